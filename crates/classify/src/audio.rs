@@ -1,0 +1,205 @@
+//! Audio in: WAV (PCM 16-bit, G.711 μ-law and A-law, others symphonia reads) and MP3, any
+//! sample rate, first channel, resampled to 8 kHz.
+//!
+//! Pure: bytes in, samples out. Reading files is the caller's business.
+
+use std::io::Cursor;
+
+use dasp::interpolate::sinc::Sinc;
+use dasp::{ring_buffer, Signal};
+use symphonia::core::audio::SampleBuffer;
+use symphonia::core::codecs::{DecoderOptions, CODEC_TYPE_NULL};
+use symphonia::core::errors::Error as SymError;
+use symphonia::core::formats::FormatOptions;
+use symphonia::core::io::{MediaSourceStream, MediaSourceStreamOptions};
+use symphonia::core::meta::MetadataOptions;
+use symphonia::core::probe::Hint;
+
+use crate::error::{Error, Result};
+use crate::SAMPLE_RATE;
+
+/// Upper bound on decoded length (one hour at 8 kHz), so a hostile header cannot exhaust memory.
+const MAX_SECONDS: usize = 3600;
+
+/// Decodes an audio file's bytes to 8 kHz mono i16.
+///
+/// `extension` (e.g. `"wav"`, `"mp3"`) is a hint for the probe; content decides.
+pub fn decode(bytes: &[u8], extension: Option<&str>) -> Result<Vec<i16>> {
+    let (samples, rate) = decode_native(bytes, extension)?;
+    if samples.is_empty() {
+        return Err(Error::Empty);
+    }
+    if rate == SAMPLE_RATE {
+        return Ok(samples.iter().map(|&x| to_i16(x)).collect());
+    }
+    Ok(resample(&samples, rate, SAMPLE_RATE)
+        .into_iter()
+        .map(to_i16)
+        .collect())
+}
+
+fn to_i16(x: f32) -> i16 {
+    (x * 32768.0).round().clamp(-32768.0, 32767.0) as i16
+}
+
+/// Decodes to f32 in [-1, 1] at the file's own rate, first channel only.
+fn decode_native(bytes: &[u8], extension: Option<&str>) -> Result<(Vec<f32>, u32)> {
+    let mss = MediaSourceStream::new(
+        Box::new(Cursor::new(bytes.to_vec())),
+        MediaSourceStreamOptions::default(),
+    );
+    let mut hint = Hint::new();
+    if let Some(ext) = extension {
+        hint.with_extension(ext);
+    }
+    let probed = symphonia::default::get_probe()
+        .format(
+            &hint,
+            mss,
+            &FormatOptions::default(),
+            &MetadataOptions::default(),
+        )
+        .map_err(|source| Error::UnknownFormat { source })?;
+    let mut format = probed.format;
+    let track = format
+        .tracks()
+        .iter()
+        .find(|t| t.codec_params.codec != CODEC_TYPE_NULL)
+        .ok_or(Error::NoAudioTrack { what: "no track" })?;
+    let track_id = track.id;
+    let rate = track.codec_params.sample_rate.ok_or(Error::NoAudioTrack {
+        what: "no sample rate",
+    })?;
+    if !(1000..=384_000).contains(&rate) {
+        return Err(Error::SampleRate { rate });
+    }
+    let codec = track.codec_params.codec;
+    let mut decoder = symphonia::default::get_codecs()
+        .make(&track.codec_params, &DecoderOptions::default())
+        .map_err(|e| match e {
+            SymError::Unsupported(_) => Error::UnsupportedCodec {
+                codec: symphonia::default::get_codecs()
+                    .get_codec(codec)
+                    .map_or_else(|| format!("{codec:?}"), |d| d.short_name.to_string()),
+            },
+            source => Error::Malformed { source },
+        })?;
+    let limit = MAX_SECONDS * rate as usize;
+    let mut out: Vec<f32> = Vec::new();
+    let mut buf: Option<SampleBuffer<f32>> = None;
+    loop {
+        let packet = match format.next_packet() {
+            Ok(p) => p,
+            // End of stream, or a file cut short: keep what decoded.
+            Err(SymError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+            Err(SymError::ResetRequired) => break,
+            Err(source) => {
+                if out.is_empty() {
+                    return Err(Error::Malformed { source });
+                }
+                break;
+            }
+        };
+        if packet.track_id() != track_id {
+            continue;
+        }
+        let decoded = match decoder.decode(&packet) {
+            Ok(d) => d,
+            // A corrupt MP3 frame: skip it, as players do.
+            Err(SymError::DecodeError(_)) => continue,
+            Err(source) => return Err(Error::Malformed { source }),
+        };
+        let spec = *decoded.spec();
+        let channels = spec.channels.count().max(1);
+        let needed = decoded.capacity() as u64;
+        let sb = match &mut buf {
+            Some(b) if b.capacity() as u64 >= needed * channels as u64 => b,
+            _ => buf.insert(SampleBuffer::new(needed, spec)),
+        };
+        sb.copy_interleaved_ref(decoded);
+        out.extend(sb.samples().iter().step_by(channels));
+        if out.len() > limit {
+            out.truncate(limit);
+            break;
+        }
+    }
+    Ok((out, rate))
+}
+
+/// Band-limited resampling with a windowed sinc (dasp).
+fn resample(input: &[f32], from: u32, to: u32) -> Vec<f32> {
+    let ring = ring_buffer::Fixed::from([[0.0f32; 1]; 64]);
+    let sinc = Sinc::new(ring);
+    let source = dasp::signal::from_iter(input.iter().map(|&x| [x]));
+    let n_out = (input.len() as u64 * to as u64 / from as u64) as usize;
+    let converted = source.from_hz_to_hz(sinc, from as f64, to as f64);
+    // The sinc filter delays its output by half its taps; skip that so times line up.
+    let delay = 32usize * to as usize / from as usize;
+    converted
+        .take(n_out + delay)
+        .skip(delay)
+        .map(|[x]| x)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wav_bytes(rate: u32, channels: u16, samples: &[i16]) -> Vec<u8> {
+        let spec = hound::WavSpec {
+            channels,
+            sample_rate: rate,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let mut cur = Cursor::new(Vec::new());
+        let mut w = hound::WavWriter::new(&mut cur, spec).unwrap();
+        for &s in samples {
+            w.write_sample(s).unwrap();
+        }
+        w.finalize().unwrap();
+        cur.into_inner()
+    }
+
+    fn tone(rate: u32, hz: f32, secs: f32) -> Vec<i16> {
+        (0..(rate as f32 * secs) as usize)
+            .map(|i| ((i as f32 * hz * std::f32::consts::TAU / rate as f32).sin() * 10000.0) as i16)
+            .collect()
+    }
+
+    #[test]
+    fn pcm16_at_8k_is_bit_exact() {
+        let x = tone(8000, 450.0, 0.5);
+        let got = decode(&wav_bytes(8000, 1, &x), Some("wav")).unwrap();
+        assert_eq!(got, x);
+    }
+
+    #[test]
+    fn stereo_takes_the_first_channel() {
+        let left = tone(8000, 450.0, 0.2);
+        let inter: Vec<i16> = left.iter().flat_map(|&l| [l, 1234]).collect();
+        let got = decode(&wav_bytes(8000, 2, &inter), Some("wav")).unwrap();
+        assert_eq!(got, left);
+    }
+
+    #[test]
+    fn resamples_16k_to_8k_keeping_frequency_and_length() {
+        let x = tone(16000, 450.0, 1.0);
+        let got = decode(&wav_bytes(16000, 1, &x), Some("wav")).unwrap();
+        assert!((got.len() as i64 - 8000).abs() <= 2, "len {}", got.len());
+        // Zero crossings of a 450 Hz tone over the middle 0.5 s: 450.
+        let mid = &got[2000..6000];
+        let zc = mid.windows(2).filter(|w| (w[0] < 0) != (w[1] < 0)).count();
+        assert!((445..=455).contains(&zc), "zero crossings {zc}");
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        assert!(decode(b"not audio at all", Some("wav")).is_err());
+        assert!(decode(&[], None).is_err());
+        let mut riff = wav_bytes(8000, 1, &tone(8000, 450.0, 0.1));
+        riff.truncate(30); // header cut inside the fmt chunk
+        assert!(decode(&riff, Some("wav")).is_err());
+    }
+}

@@ -1,0 +1,398 @@
+//! The analysis front end: 32 ms Hann windows every 10 ms (two per 20 ms frame), band energies
+//! on a mel scale, a noise floor per band, and the fingerprint vector.
+//!
+//! The fingerprint of an analysis frame is the spectro-temporal difference of log band
+//! energies, `D[m] = (L[m] - L[m+1])(n) - (L[m] - L[m+1])(n - LAG)`: a static EQ and the level
+//! cancel out exactly. Bands the noise floor dominates are masked out rather than trusted.
+
+use std::sync::{Arc, OnceLock};
+
+use realfft::num_complex::Complex;
+use realfft::{RealFftPlanner, RealToComplex};
+
+/// Analysis window, samples (32 ms).
+pub const WINDOW: usize = 256;
+/// Hop between analysis frames, samples (10 ms).
+pub const HOP: usize = 80;
+/// Analysis frames per second.
+pub const FRAMES_PER_SECOND: u32 = 100;
+/// Mel bands between [`LOW_HZ`] and [`HIGH_HZ`].
+pub const BANDS: usize = 25;
+/// Dimensions of the fingerprint vector.
+pub const DIMS: usize = BANDS - 1;
+/// Frames between the two spectral shapes that are differenced.
+pub const LAG: usize = 5;
+/// Frames of band energy averaged before the log (50 ms): steadier under noise and codecs.
+pub const SMOOTH: usize = 5;
+const LOW_HZ: f32 = 250.0;
+const HIGH_HZ: f32 = 3400.0;
+const BINS: usize = WINDOW / 2 + 1;
+/// Scale of the i8 quantisation of `D` (natural-log units).
+const QSCALE: f32 = 8.0;
+/// Per-bin power below which a band counts as digital silence (about -80 dBFS).
+const FLOOR_PER_BIN: f32 = 1.0e3;
+/// Noise floor: minimum over `NOISE_SUBWINDOWS` × `NOISE_SUBWINDOW` frames (≈ 1 s).
+const NOISE_SUBWINDOW: u16 = 20;
+const NOISE_SUBWINDOWS: usize = 5;
+
+/// Tone band: bins 12..=17 (375-531 Hz) hold a 450 ± 25 Hz tone with its Hann leakage.
+const TONE_BINS: std::ops::RangeInclusive<usize> = 12..=17;
+/// Everything a telephone channel carries (94-3875 Hz).
+const TOTAL_BINS: std::ops::RangeInclusive<usize> = 3..=124;
+
+fn fft() -> &'static Arc<dyn RealToComplex<f32>> {
+    static FFT: OnceLock<Arc<dyn RealToComplex<f32>>> = OnceLock::new();
+    FFT.get_or_init(|| RealFftPlanner::<f32>::new().plan_fft_forward(WINDOW))
+}
+
+fn hann() -> &'static [f32; WINDOW] {
+    static HANN: OnceLock<[f32; WINDOW]> = OnceLock::new();
+    HANN.get_or_init(|| {
+        let mut w = [0.0; WINDOW];
+        for (i, x) in w.iter_mut().enumerate() {
+            *x = 0.5 - 0.5 * (std::f32::consts::TAU * i as f32 / WINDOW as f32).cos();
+        }
+        w
+    })
+}
+
+/// First bin of each band, plus the end: band `m` is `edges[m]..edges[m + 1]`.
+fn band_edges() -> &'static [usize; BANDS + 1] {
+    static EDGES: OnceLock<[usize; BANDS + 1]> = OnceLock::new();
+    EDGES.get_or_init(|| {
+        let mel = |f: f32| 2595.0 * (1.0 + f / 700.0).log10();
+        let imel = |m: f32| 700.0 * (10f32.powf(m / 2595.0) - 1.0);
+        let (lo, hi) = (mel(LOW_HZ), mel(HIGH_HZ));
+        let hz_per_bin = crate::SAMPLE_RATE as f32 / WINDOW as f32;
+        let mut e = [0usize; BANDS + 1];
+        for (i, x) in e.iter_mut().enumerate() {
+            let f = imel(lo + (hi - lo) * i as f32 / BANDS as f32);
+            *x = (f / hz_per_bin).round() as usize;
+        }
+        for i in 1..=BANDS {
+            if e[i] <= e[i - 1] {
+                e[i] = e[i - 1] + 1;
+            }
+        }
+        e
+    })
+}
+
+/// What the front end measured in one analysis frame.
+#[derive(Debug, Clone, Copy)]
+pub struct Analysis {
+    /// The fingerprint vector, quantised; meaningful only where `mask` has the bit set.
+    pub d: [i8; DIMS],
+    /// Bit `m` set when dimension `m` is above the noise floor in both frames it compares.
+    pub mask: u32,
+    /// Energy of the frame (94-3875 Hz), dB re. full scale.
+    pub level_db: f32,
+    /// Energy above the noise floor, dB (speech activity).
+    pub snr_db: f32,
+    /// Share of the energy in the 450 Hz tone band, 0..1.
+    pub tone_ratio: f32,
+    /// Correlation of this frame's spectral shape with the one 50 ms earlier (stationarity).
+    pub stationarity: f32,
+    /// True when the input was a concealed loss (digital silence or a repeated 20 ms frame).
+    pub missing: bool,
+}
+
+impl Analysis {
+    /// True when the frame carries sound worth matching.
+    pub fn active(&self) -> bool {
+        !self.missing && self.snr_db > 6.0 && self.level_db > -60.0
+    }
+}
+
+/// Streaming front end. Allocates once, at construction.
+pub struct Frontend {
+    history: [f32; WINDOW],
+    input: Vec<f32>,
+    spectrum: Vec<Complex<f32>>,
+    scratch: Vec<Complex<f32>>,
+    /// Noise-subtracted band energies of the last `SMOOTH` frames.
+    recent: [[f32; BANDS]; SMOOTH],
+    /// `L[m] - L[m+1]` for the last `LAG + 1` frames, and their masks.
+    shapes: [[f32; DIMS]; LAG + 1],
+    shape_masks: [u32; LAG + 1],
+    /// Mean-removed log spectra of the last 6 frames (for stationarity).
+    logs: [[f32; BANDS]; 6],
+    frames: u64,
+    track_noise: bool,
+    noise_min: [[f32; BANDS]; NOISE_SUBWINDOWS],
+    noise_cur: [f32; BANDS],
+    noise_count: u16,
+    noise_slot: usize,
+    smooth: [f32; BANDS],
+}
+
+impl std::fmt::Debug for Frontend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Frontend")
+            .field("frames", &self.frames)
+            .field("track_noise", &self.track_noise)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Frontend {
+    /// A front end for a live call (`track_noise = true`) or a clean reference (`false`).
+    pub fn new(track_noise: bool) -> Self {
+        let fft = fft();
+        Frontend {
+            history: [0.0; WINDOW],
+            input: fft.make_input_vec(),
+            spectrum: fft.make_output_vec(),
+            scratch: fft.make_scratch_vec(),
+            recent: [[0.0; BANDS]; SMOOTH],
+            shapes: [[0.0; DIMS]; LAG + 1],
+            shape_masks: [0; LAG + 1],
+            logs: [[0.0; BANDS]; 6],
+            frames: 0,
+            track_noise,
+            noise_min: [[f32::MAX; BANDS]; NOISE_SUBWINDOWS],
+            noise_cur: [f32::MAX; BANDS],
+            noise_count: 0,
+            noise_slot: 0,
+            smooth: [0.0; BANDS],
+        }
+    }
+
+    /// Analysis frames produced so far.
+    pub fn frames(&self) -> u64 {
+        self.frames
+    }
+
+    /// Feeds one hop of [`HOP`] samples; `missing` marks concealed loss.
+    pub fn push_hop(&mut self, hop: &[i16], missing: bool) -> Analysis {
+        debug_assert_eq!(hop.len(), HOP);
+        self.history.copy_within(HOP.., 0);
+        for (h, &x) in self.history[WINDOW - HOP..].iter_mut().zip(hop) {
+            *h = x as f32;
+        }
+        let w = hann();
+        for ((i, &h), &wi) in self.input.iter_mut().zip(&self.history).zip(w) {
+            *i = h * wi;
+        }
+        // The buffer lengths come from the plan itself, so this cannot fail.
+        let _ = fft().process_with_scratch(&mut self.input, &mut self.spectrum, &mut self.scratch);
+        let mut power = [0.0f32; BINS];
+        for (p, c) in power.iter_mut().zip(&self.spectrum) {
+            *p = c.norm_sqr();
+        }
+        self.analyse(&power, missing)
+    }
+
+    fn analyse(&mut self, power: &[f32; BINS], missing: bool) -> Analysis {
+        let edges = band_edges();
+        let mut energy = [0.0f32; BANDS];
+        for (m, e) in energy.iter_mut().enumerate() {
+            *e = power[edges[m]..edges[m + 1]].iter().sum();
+        }
+        let total: f32 = power[TOTAL_BINS].iter().sum();
+        let tone: f32 = power[TONE_BINS].iter().sum();
+        let full_scale = (32768.0f32 * WINDOW as f32 / 4.0).powi(2) * 2.0;
+        let level_db = 10.0 * ((total + 1.0) / full_scale).log10();
+
+        let noise = self.noise_floor(&energy, missing);
+        let rslot = (self.frames as usize) % SMOOTH;
+        let mut log = [0.0f32; BANDS];
+        let mut band_ok = 0u32;
+        let mut sig = 0.0f32;
+        let mut nse = 0.0f32;
+        for m in 0..BANDS {
+            let floor = FLOOR_PER_BIN * (edges[m + 1] - edges[m]) as f32;
+            let n = noise[m].max(floor);
+            self.recent[rslot][m] = (energy[m] - 1.5 * n).max(0.5 * n);
+            let smoothed: f32 = self.recent.iter().map(|r| r[m]).sum();
+            log[m] = smoothed.ln();
+            if energy[m] > 3.0 * n {
+                band_ok |= 1 << m;
+            }
+            sig += energy[m];
+            nse += n;
+        }
+        let snr_db = 10.0 * (sig / nse.max(1.0)).log10();
+
+        let slot = (self.frames as usize) % (LAG + 1);
+        let mut shape = [0.0f32; DIMS];
+        for m in 0..DIMS {
+            shape[m] = log[m] - log[m + 1];
+        }
+        let mask_now = if missing { 0 } else { band_ok & (band_ok >> 1) };
+        self.shapes[slot] = shape;
+        self.shape_masks[slot] = mask_now;
+        let old = (slot + 1) % (LAG + 1);
+        let mut d = [0i8; DIMS];
+        let mut mask = 0u32;
+        if self.frames >= LAG as u64 {
+            mask = mask_now & self.shape_masks[old] & ((1 << DIMS) - 1);
+            for m in 0..DIMS {
+                let v = (shape[m] - self.shapes[old][m]) * QSCALE;
+                d[m] = v.round().clamp(-127.0, 127.0) as i8;
+            }
+        }
+
+        // Stationarity: shape now against 50 ms ago, mean removed.
+        let mean = log.iter().sum::<f32>() / BANDS as f32;
+        let lslot = (self.frames as usize) % 6;
+        for m in 0..BANDS {
+            self.logs[lslot][m] = log[m] - mean;
+        }
+        let prev = &self.logs[(lslot + 1) % 6];
+        let cur = &self.logs[lslot];
+        let (mut xy, mut xx, mut yy) = (0.0f32, 0.0f32, 0.0f32);
+        for m in 0..BANDS {
+            xy += cur[m] * prev[m];
+            xx += cur[m] * cur[m];
+            yy += prev[m] * prev[m];
+        }
+        let stationarity = if self.frames >= 5 {
+            xy / (xx * yy).sqrt().max(1e-6)
+        } else {
+            0.0
+        };
+
+        self.frames += 1;
+        Analysis {
+            d,
+            mask,
+            level_db,
+            snr_db,
+            tone_ratio: tone / total.max(1.0),
+            stationarity,
+            missing,
+        }
+    }
+
+    /// Minimum statistics over ≈ 1 s of 3-frame-smoothed band energy. A reference (no noise
+    /// tracking) has only the digital-silence floor.
+    fn noise_floor(&mut self, energy: &[f32; BANDS], missing: bool) -> [f32; BANDS] {
+        let mut out = [0.0f32; BANDS];
+        if !self.track_noise {
+            return out;
+        }
+        if !missing {
+            for m in 0..BANDS {
+                self.smooth[m] = if self.noise_count == 0 && self.noise_cur[m] == f32::MAX {
+                    energy[m]
+                } else {
+                    0.67 * self.smooth[m] + 0.33 * energy[m]
+                };
+                self.noise_cur[m] = self.noise_cur[m].min(self.smooth[m]);
+            }
+            self.noise_count += 1;
+            if self.noise_count == NOISE_SUBWINDOW {
+                self.noise_min[self.noise_slot] = self.noise_cur;
+                self.noise_slot = (self.noise_slot + 1) % NOISE_SUBWINDOWS;
+                self.noise_cur = [f32::MAX; BANDS];
+                self.noise_count = 0;
+            }
+        }
+        for m in 0..BANDS {
+            let mut n = self.noise_cur[m];
+            for w in &self.noise_min {
+                n = n.min(w[m]);
+            }
+            out[m] = if n == f32::MAX { 0.0 } else { n };
+        }
+        out
+    }
+}
+
+/// The mask as a 0/1 vector, for branch-free (vectorised) dot products.
+#[inline]
+pub fn mask_vec(mask: u32) -> [i8; DIMS] {
+    let mut v = [0i8; DIMS];
+    for (m, x) in v.iter_mut().enumerate() {
+        *x = ((mask >> m) & 1) as i8;
+    }
+    v
+}
+
+/// `d` with the dimensions `mask` leaves out set to zero.
+#[inline]
+pub fn masked(d: &[i8; DIMS], mask: u32) -> [i8; DIMS] {
+    let mv = mask_vec(mask);
+    let mut out = [0i8; DIMS];
+    for m in 0..DIMS {
+        out[m] = d[m] * mv[m];
+    }
+    out
+}
+
+/// Sums for the correlation of two masked fingerprints over the dimensions both carry:
+/// `(Σ a·b, Σ a², Σ b²)`. `a` and `b` are already zero outside their masks `am`, `bm`.
+#[inline]
+pub fn dot_pair(
+    a: &[i8; DIMS],
+    am: &[i8; DIMS],
+    b: &[i8; DIMS],
+    bm: &[i8; DIMS],
+) -> (i32, i32, i32) {
+    let (mut xy, mut xx, mut yy) = (0i32, 0i32, 0i32);
+    for m in 0..DIMS {
+        let x = (a[m] * bm[m]) as i32;
+        let y = (b[m] * am[m]) as i32;
+        xy += x * y;
+        xx += x * x;
+        yy += y * y;
+    }
+    (xy, xx, yy)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(samples: &[i16], track_noise: bool) -> Vec<Analysis> {
+        let mut fe = Frontend::new(track_noise);
+        samples
+            .chunks_exact(HOP)
+            .map(|h| fe.push_hop(h, false))
+            .collect()
+    }
+
+    #[test]
+    fn bands_are_increasing_and_inside_the_spectrum() {
+        let e = band_edges();
+        assert!(e.windows(2).all(|w| w[0] < w[1]));
+        assert!(e[BANDS] < BINS);
+    }
+
+    #[test]
+    fn a_450_hz_tone_lands_in_the_tone_band() {
+        for hz in [425.0f32, 450.0, 475.0] {
+            let x: Vec<i16> = (0..8000)
+                .map(|i| ((i as f32 * hz * std::f32::consts::TAU / 8000.0).sin() * 8000.0) as i16)
+                .collect();
+            let a = run(&x, true);
+            assert!(a[50].tone_ratio > 0.9, "{hz} Hz ratio {}", a[50].tone_ratio);
+        }
+    }
+
+    #[test]
+    fn fingerprint_ignores_level_and_static_eq() {
+        // A chirp-like signal, and the same at +12 dB with a different static gain per band
+        // cannot be produced exactly in the time domain; level alone must cancel exactly.
+        let x: Vec<i16> = (0..8000)
+            .map(|i| {
+                let t = i as f32 / 8000.0;
+                ((t * (300.0 + 1500.0 * t) * std::f32::consts::TAU).sin() * 2000.0) as i16
+            })
+            .collect();
+        let y: Vec<i16> = x.iter().map(|&v| v.saturating_mul(4)).collect();
+        let (a, b) = (run(&x, false), run(&y, false));
+        let mut same = 0;
+        let mut total = 0;
+        for (p, q) in a.iter().zip(&b).skip(LAG) {
+            for m in 0..DIMS {
+                total += 1;
+                if (p.d[m] as i32 - q.d[m] as i32).abs() <= 1 {
+                    same += 1;
+                }
+            }
+        }
+        assert!(same * 100 >= total * 98, "{same}/{total}");
+    }
+}

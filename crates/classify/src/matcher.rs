@@ -1,0 +1,643 @@
+//! Streaming announcement matching for one call.
+//!
+//! Each speech frame's key, and its variants with the least reliable bits flipped, is looked
+//! up in the library's index; hits vote for an alignment (reference, offset). An alignment
+//! with enough votes gets a tracker, which scores 200 ms windows of the call against the
+//! reference every 100 ms (following a ±1.5 % speed drift by small shifts) and keeps the run
+//! of consecutive agreeing speech. A tracker may commit when its run is long, agrees well, and
+//! reaches beyond every phrase its reference shares with another code.
+
+use std::sync::Arc;
+
+use crate::codes::Code;
+use crate::features::DIMS;
+use crate::library::{describe, hash, Library, MAX_REF_FRAMES, STEP, TABLES, WINDOW_FRAMES};
+
+/// Frames kept of the call's fingerprints (2.56 s).
+const RING: usize = 256;
+/// Vote bins (open addressing; a bin idle for [`VOTE_WINDOW`] frames is free again).
+const VOTES: usize = 1024;
+/// Votes within [`VOTE_WINDOW`] frames, in one alignment bin and its neighbours, that start a
+/// tracker.
+const SPAWN_VOTES: u16 = 4;
+const VOTE_WINDOW: u64 = 100;
+/// Frames per alignment bin.
+const BIN: i64 = 4;
+/// Concurrent trackers.
+const TRACKERS: usize = 8;
+/// Frames between evaluations, and the window each evaluation scores.
+const BLOCK: u64 = 10;
+const WIN: u64 = 20;
+/// Shifts (frames) tried around the current alignment at each evaluation.
+const SHIFT: i64 = 2;
+/// How far back a new tracker looks (frames).
+const BACKFILL: u64 = 150;
+/// Largest speed difference followed, as a share (the spec allows ±1.5 %).
+const MAX_DRIFT: f32 = 0.025;
+/// Bitset words for ref positions of a run (one bit per frame).
+const RUN_WORDS: usize = MAX_REF_FRAMES.div_ceil(64);
+
+/// Thresholds of the decision. See `Tuning::default` for the values and their reasons.
+#[derive(Debug, Clone, Copy)]
+pub struct Tuning {
+    /// A window scoring below this is a miss; three in a row end a run.
+    pub fail: f32,
+    /// A window scoring at least this counts its frames as evidence.
+    pub good: f32,
+    /// Mean window score of the run needed to commit.
+    pub commit_mean: f32,
+    /// Speech frames in the run needed to commit.
+    pub min_run: u32,
+    /// Well-matched speech frames outside each shared phrase needed to commit.
+    pub min_distinct: u32,
+    /// A tracker of another code scoring within this of the best blocks a commit.
+    pub rival_margin: f32,
+    /// A window scoring below this share of its run's mean is a miss.
+    pub relative_miss: f32,
+    /// The run must score this much better at its alignment than shifted by 80-200 ms: a
+    /// voice's rhythm alone correlates a little at any alignment; the same words line up.
+    pub contrast: f32,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            fail: 0.15,
+            good: 0.3,
+            commit_mean: 0.4,
+            min_run: 100,
+            min_distinct: 40,
+            rival_margin: 0.12,
+            relative_miss: 0.4,
+            contrast: 0.2,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Vote {
+    reference: u16,
+    bin: i64,
+    count: u16,
+    /// Call frame of the first vote counted, plus one (0 = empty).
+    first: u64,
+    /// Sum of the exact offsets voted, to spawn at their mean.
+    offsets: i64,
+}
+
+#[derive(Debug, Clone)]
+struct Tracker {
+    reference: u16,
+    code: Code,
+    /// Reference frame = call frame + offset.
+    offset: i64,
+    /// Alignment when the tracker started: drift from it is bounded by the speed tolerance.
+    anchor: (u64, i64),
+    /// Call frame of the newest evaluated window's end.
+    evaluated_to: u64,
+    run_active: u32,
+    /// Call frame where the current run began.
+    run_start: u64,
+    run_sum: f32,
+    run_good: u32,
+    good_at: Box<[u64; RUN_WORDS]>,
+    fails: u8,
+    ema: f32,
+    last_good: u64,
+    done: bool,
+}
+
+impl Tracker {
+    fn reset_run(&mut self, at: u64) {
+        self.run_start = at;
+        self.run_active = 0;
+        self.run_sum = 0.0;
+        self.run_good = 0;
+        self.good_at.fill(0);
+    }
+
+    fn mean(&self) -> f32 {
+        if self.run_active == 0 {
+            0.0
+        } else {
+            self.run_sum / self.run_active as f32
+        }
+    }
+}
+
+/// A committed announcement match.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Match {
+    /// The code.
+    pub code: Code,
+    /// Index of the reference in the library.
+    pub reference: u16,
+    /// Mean window score of the run, 0..1.
+    pub score: f32,
+    /// Speech frames of the run.
+    pub run_frames: u32,
+}
+
+/// Per-call matcher state (a few tens of KiB, allocated once).
+#[derive(Debug)]
+pub struct Matcher {
+    library: Arc<Library>,
+    tuning: Tuning,
+    n: u64,
+    fp: Box<[[i8; DIMS]; RING]>,
+    mv: Box<[[i8; DIMS]; RING]>,
+    mask: Box<[u32; RING]>,
+    votes: Box<[Vote; VOTES]>,
+    trackers: Vec<Tracker>,
+    /// Best evidence seen of any tracker: (mean, run frames), for the end-of-stream label.
+    best_partial: (f32, u32),
+    best_distinct: u32,
+}
+
+impl Matcher {
+    /// A matcher against `library`.
+    pub fn new(library: Arc<Library>, tuning: Tuning) -> Matcher {
+        Matcher {
+            library,
+            tuning,
+            n: 0,
+            fp: Box::new([[0; DIMS]; RING]),
+            mv: Box::new([[0; DIMS]; RING]),
+            mask: Box::new([0; RING]),
+            votes: Box::new([Vote::default(); VOTES]),
+            trackers: Vec::with_capacity(TRACKERS),
+            best_partial: (0.0, 0),
+            best_distinct: 0,
+        }
+    }
+
+    /// Best partial evidence seen: (mean score, speech frames) of the best run.
+    pub fn best_partial(&self) -> (f32, u32) {
+        self.best_partial
+    }
+
+    /// Distinct frames of that best run.
+    pub fn best_distinct(&self) -> u32 {
+        self.best_distinct
+    }
+
+    /// Feeds one analysis frame: its fingerprint and its matchable mask (0 = skip).
+    pub fn push(&mut self, d: &[i8; DIMS], mask: u32) -> Option<Match> {
+        let n = self.n;
+        let slot = (n % RING as u64) as usize;
+        self.fp[slot] = crate::features::masked(d, mask);
+        self.mv[slot] = crate::features::mask_vec(mask);
+        self.mask[slot] = mask;
+        if !self.library.is_empty() && n + 1 >= WINDOW_FRAMES as u64 && n % STEP as u64 == 0 {
+            self.probe(n);
+        }
+        self.n += 1;
+        let mut found = None;
+        for t in 0..self.trackers.len() {
+            if n + 1 >= self.trackers[t].evaluated_to + BLOCK {
+                self.evaluate(t, n, false);
+            }
+        }
+        self.trackers.retain(|t| !t.done);
+        if let Some(m) = self.commit_candidate() {
+            found = Some(m);
+        }
+        found
+    }
+
+    /// Looks up the descriptor of the window ending at call frame `n` in every table (the key
+    /// and the key with its least certain bit flipped) and votes for the alignments found.
+    fn probe(&mut self, n: u64) {
+        let first = n + 1 - WINDOW_FRAMES as u64;
+        let (fp, mask) = (&self.fp, &self.mask);
+        let Some(desc) = describe(|i| {
+            let slot = ((first + i as u64) % RING as u64) as usize;
+            (&fp[slot], mask[slot])
+        }) else {
+            return;
+        };
+        let lib = Arc::clone(&self.library);
+        let bits = lib.bits();
+        for t in 0..TABLES {
+            let (key, weak) = hash(&desc, t, bits);
+            for k in [key, key ^ (1 << weak[0])] {
+                for p in lib.lookup(t, k) {
+                    self.vote(p.reference, p.frame as i64 - n as i64, n);
+                }
+            }
+        }
+    }
+
+    fn vote(&mut self, reference: u16, offset: i64, n: u64) {
+        let bin = offset.div_euclid(BIN);
+        let slot_of = |bin: i64| {
+            let h = (reference as u64)
+                .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                .wrapping_add((bin as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F));
+            (h >> 54) as usize % VOTES
+        };
+        let stale = |v: &Vote| v.first == 0 || n + 1 > v.first + VOTE_WINDOW;
+        let mut i = slot_of(bin);
+        // Linear probing over a few slots; a stale or matching slot is taken.
+        let mut chosen = None;
+        for _ in 0..8 {
+            let v = &self.votes[i];
+            if stale(v) || (v.reference == reference && v.bin == bin) {
+                chosen = Some(i);
+                break;
+            }
+            i = (i + 1) % VOTES;
+        }
+        let Some(i) = chosen else { return };
+        let v = &mut self.votes[i];
+        if stale(v) || v.reference != reference || v.bin != bin {
+            *v = Vote {
+                reference,
+                bin,
+                count: 0,
+                first: n + 1,
+                offsets: 0,
+            };
+        }
+        v.count += 1;
+        v.offsets += offset;
+        // Count this bin with its neighbours: an alignment drifts across bin edges.
+        let mut total = 0u32;
+        let mut sum = 0i64;
+        for b in [bin - 1, bin, bin + 1] {
+            let mut j = slot_of(b);
+            for _ in 0..8 {
+                let w = &self.votes[j];
+                if !stale(w) && w.reference == reference && w.bin == b {
+                    total += w.count as u32;
+                    sum += w.offsets;
+                    break;
+                }
+                j = (j + 1) % VOTES;
+            }
+        }
+        if total >= SPAWN_VOTES as u32 {
+            let mean = sum.div_euclid(total as i64);
+            self.spawn(reference, mean, n);
+        }
+    }
+
+    fn spawn(&mut self, reference: u16, offset: i64, n: u64) {
+        if self
+            .trackers
+            .iter()
+            .any(|t| t.reference == reference && (t.offset - offset).abs() <= 8)
+        {
+            return;
+        }
+        if self.trackers.len() >= TRACKERS {
+            // Replace the weakest tracker that is not close to a decision.
+            let (i, _) = self
+                .trackers
+                .iter()
+                .enumerate()
+                .map(|(i, t)| (i, t.ema + t.run_active as f32 / 1000.0))
+                .fold((0, f32::MAX), |a, b| if b.1 < a.1 { b } else { a });
+            self.trackers.swap_remove(i);
+        }
+        let code = self.library.reference(reference).code();
+        tracing::trace!(n, reference, offset, "spawn");
+        let mut t = Tracker {
+            reference,
+            code,
+            offset,
+            anchor: (n, offset),
+            evaluated_to: 0,
+            run_active: 0,
+            run_start: n.saturating_sub(BACKFILL),
+            run_sum: 0.0,
+            run_good: 0,
+            good_at: Box::new([0; RUN_WORDS]),
+            fails: 0,
+            ema: 0.0,
+            last_good: n,
+            done: false,
+        };
+        // Evaluate the recent past, oldest window first, so the run starts where it began.
+        let back = BACKFILL.min(n).min(RING as u64 - WIN) / BLOCK * BLOCK;
+        t.evaluated_to = n - back;
+        self.trackers.push(t);
+        let idx = self.trackers.len() - 1;
+        let mut end = n - back + BLOCK;
+        while end <= n {
+            self.evaluate(idx, end, true);
+            end += BLOCK;
+        }
+        self.trackers[idx].evaluated_to = n;
+    }
+
+    /// Scores the window ending at call frame `end` for tracker `t`.
+    fn evaluate(&mut self, t: usize, end: u64, backfill: bool) {
+        let lib = Arc::clone(&self.library);
+        let tr = &self.trackers[t];
+        let r = lib.reference(tr.reference);
+        let start = end.saturating_sub(WIN - 1);
+        let mut scores = [f32::MIN; (2 * SHIFT + 1) as usize];
+        let mut any_ref = false;
+        let mut used_best = 0u32;
+        for shift in -SHIFT..=SHIFT {
+            let (mut xy, mut xx, mut yy, mut used) = (0i64, 0i64, 0i64, 0u32);
+            for q in start..=end {
+                let rp = q as i64 + tr.offset + shift;
+                if rp < 0 || rp >= r.frames() as i64 {
+                    continue;
+                }
+                any_ref = true;
+                let slot = (q % RING as u64) as usize;
+                let rp = rp as usize;
+                if self.mask[slot] == 0 || r.mask[rp] == 0 {
+                    continue;
+                }
+                let (a, b, c) =
+                    crate::features::dot_pair(&self.fp[slot], &self.mv[slot], &r.fp[rp], &r.mv[rp]);
+                xy += a as i64;
+                xx += b as i64;
+                yy += c as i64;
+                used += 1;
+            }
+            if used >= (WIN / 4) as u32 && xx > 0 && yy > 0 {
+                scores[(shift + SHIFT) as usize] = xy as f32 / ((xx as f32) * (yy as f32)).sqrt();
+                used_best = used_best.max(used);
+            }
+        }
+        let tuning = self.tuning;
+        let tr = &mut self.trackers[t];
+        tr.evaluated_to = end;
+        if !any_ref {
+            // The call has run past the reference's end (or not reached its start).
+            if !backfill && end as i64 + tr.offset >= r.frames() as i64 {
+                tr.done = true;
+            }
+            return;
+        }
+        // Follow a clock drift, but no faster than the speed tolerance allows: a voice that
+        // speaks the same words at another pace is not the recording.
+        let elapsed = end.abs_diff(tr.anchor.0) as f32;
+        let allowed = |off: i64| ((off - tr.anchor.1).abs() as f32) <= 2.0 + MAX_DRIFT * elapsed;
+        let mut best = (f32::MIN, 0i64);
+        for shift in -SHIFT..=SHIFT {
+            let sc = scores[(shift + SHIFT) as usize];
+            if sc > best.0 && allowed(tr.offset + shift) {
+                best = (sc, shift);
+            }
+        }
+        if best.0 == f32::MIN {
+            return; // silence: neither evidence nor a miss
+        }
+        let at_zero = scores[SHIFT as usize];
+        if best.1 != 0 && best.0 > at_zero + 0.03 {
+            tr.offset += best.1.signum();
+        }
+        let score = best.0;
+        tracing::trace!(
+            end,
+            reference = tr.reference,
+            offset = tr.offset,
+            score,
+            used = used_best,
+            run = tr.run_active,
+            good = tr.run_good,
+            backfill,
+            "window"
+        );
+        tr.ema = if tr.ema == 0.0 {
+            score
+        } else {
+            0.7 * tr.ema + 0.3 * score
+        };
+        // A miss: below the floor, or far below what this run has been scoring (a phrase
+        // that diverges from the reference in a clean channel still scores a little).
+        let mean_so_far = tr.mean();
+        if score < tuning.fail
+            || (tr.run_active >= 20 && score < tuning.relative_miss * mean_so_far)
+        {
+            tr.fails += 1;
+            if tr.fails >= 2 {
+                tr.reset_run(end + 1);
+                tr.fails = 0;
+                if !backfill && end.saturating_sub(tr.last_good) > 60 {
+                    tr.done = true;
+                }
+            }
+            return;
+        }
+        tr.fails = 0;
+        // Credit the newest BLOCK frames of the window.
+        let newest = end.saturating_sub(BLOCK - 1).max(start);
+        for q in newest..=end {
+            let rp = q as i64 + tr.offset;
+            if rp < 0 || rp >= r.frames() as i64 {
+                continue;
+            }
+            let slot = (q % RING as u64) as usize;
+            if self.mask[slot] & r.mask[rp as usize] == 0 {
+                continue;
+            }
+            tr.run_active += 1;
+            tr.run_sum += score;
+            if score >= tuning.good {
+                let bit = rp as usize;
+                if tr.good_at[bit / 64] & (1 << (bit % 64)) == 0 {
+                    tr.good_at[bit / 64] |= 1 << (bit % 64);
+                    tr.run_good += 1;
+                }
+            }
+        }
+        if score >= tuning.good {
+            tr.last_good = end;
+        }
+        let mean = tr.mean();
+        let run = tr.run_active;
+        if mean >= 0.3 && run > self.best_partial.1 {
+            let distinct = self.distinct_frames(&self.trackers[t]);
+            self.best_partial = (mean, run);
+            self.best_distinct = distinct;
+        }
+    }
+
+    /// Good frames of tracker `t` outside the shared interval that covers most of them.
+    fn distinct_frames(&self, t: &Tracker) -> u32 {
+        let r = self.library.reference(t.reference);
+        let mut worst = t.run_good;
+        for &(a, b) in &r.shared {
+            let mut inside = 0u32;
+            for bit in a as usize..(b as usize).min(MAX_REF_FRAMES) {
+                if t.good_at[bit / 64] & (1 << (bit % 64)) != 0 {
+                    inside += 1;
+                }
+            }
+            worst = worst.min(t.run_good - inside);
+        }
+        worst
+    }
+
+    /// Correlation of the call's frames `from..=to` with reference `r` at `offset`.
+    fn corr_span(
+        &self,
+        r: &crate::library::Reference,
+        from: u64,
+        to: u64,
+        offset: i64,
+    ) -> Option<f32> {
+        let (mut xy, mut xx, mut yy, mut used) = (0i64, 0i64, 0i64, 0u32);
+        for q in from..=to {
+            let rp = q as i64 + offset;
+            if rp < 0 || rp >= r.frames() as i64 {
+                continue;
+            }
+            let slot = (q % RING as u64) as usize;
+            let rp = rp as usize;
+            if self.mask[slot] == 0 || r.mask[rp] == 0 {
+                continue;
+            }
+            let (a, b, c) =
+                crate::features::dot_pair(&self.fp[slot], &self.mv[slot], &r.fp[rp], &r.mv[rp]);
+            xy += a as i64;
+            xx += b as i64;
+            yy += c as i64;
+            used += 1;
+        }
+        (used >= 20 && xx > 0 && yy > 0).then(|| xy as f32 / ((xx as f32) * (yy as f32)).sqrt())
+    }
+
+    /// How much better the run's recent frames match at its alignment than off it.
+    fn contrast(&self, t: &Tracker) -> f32 {
+        let r = self.library.reference(t.reference);
+        let to = self.n.saturating_sub(1);
+        let from = t
+            .run_start
+            .max(self.n.saturating_sub(RING as u64 - 1))
+            .min(to);
+        let Some(at) = (-1..=1)
+            .filter_map(|d| self.corr_span(r, from, to, t.offset + d))
+            .reduce(f32::max)
+        else {
+            return 0.0;
+        };
+        let off = [-20i64, -16, -12, -8, 8, 12, 16, 20]
+            .iter()
+            .filter_map(|d| self.corr_span(r, from, to, t.offset + d))
+            .fold(0.0f32, f32::max);
+        at - off
+    }
+
+    fn commit_candidate(&self) -> Option<Match> {
+        let tu = self.tuning;
+        let mut winner: Option<(usize, f32)> = None;
+        for (i, t) in self.trackers.iter().enumerate() {
+            let mean = t.mean();
+            if t.run_active < tu.min_run || mean < tu.commit_mean || t.ema < tu.good {
+                continue;
+            }
+            if self.distinct_frames(t) < tu.min_distinct || self.contrast(t) < tu.contrast {
+                continue;
+            }
+            match winner {
+                Some((_, m)) if m >= mean => {}
+                _ => winner = Some((i, mean)),
+            }
+        }
+        let (i, mean) = winner?;
+        let w = &self.trackers[i];
+        // A tracker of another code that is doing about as well now makes it ambiguous.
+        let rival = self
+            .trackers
+            .iter()
+            .any(|t| t.code != w.code && t.run_active >= 30 && t.ema >= w.ema - tu.rival_margin);
+        if rival {
+            return None;
+        }
+        Some(Match {
+            code: w.code,
+            reference: w.reference,
+            score: mean,
+            run_frames: w.run_active,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use crate::{audio, Classifier, Code, Library, Reference};
+
+    /// The shipped library, read with the crate's own decoder.
+    fn shipped() -> Vec<(Code, String, Vec<i16>)> {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/library");
+        let mut out = Vec::new();
+        let mut dirs: Vec<_> = std::fs::read_dir(&root).unwrap().flatten().collect();
+        dirs.sort_by_key(|d| d.file_name());
+        for dir in dirs {
+            let name = dir.file_name().to_string_lossy().into_owned();
+            let code = Code::new(name[..4].parse().unwrap()).unwrap();
+            let mut files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().collect();
+            files.sort_by_key(|f| f.file_name());
+            for f in files {
+                let pcm = audio::decode(&std::fs::read(f.path()).unwrap(), Some("wav")).unwrap();
+                out.push((
+                    code,
+                    format!("{name}/{}", f.file_name().to_string_lossy()),
+                    pcm,
+                ));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn every_clean_reference_is_heard_as_its_own_code_and_never_another() {
+        let refs = shipped();
+        assert_eq!(refs.len(), 54);
+        let lib = Arc::new(Library::new(
+            refs.iter()
+                .map(|(c, n, pcm)| Reference::new(*c, n.clone(), pcm).unwrap())
+                .collect(),
+        ));
+        let mut right = 0;
+        for (code, name, pcm) in &refs {
+            // Two cycles, as a network loops the announcement.
+            let call: Vec<i16> = pcm.iter().chain(pcm.iter()).copied().collect();
+            let d = Classifier::classify(Arc::clone(&lib), &call);
+            assert!(
+                d.code.is_none() || d.code == Some(*code),
+                "{name}: heard {:?}",
+                d.code
+            );
+            if d.code == Some(*code) {
+                right += 1;
+            }
+        }
+        assert!(
+            right >= 50,
+            "only {right} of 54 clean references recognised"
+        );
+    }
+
+    #[test]
+    fn a_phrase_shared_with_another_code_decides_nothing() {
+        let refs = shipped();
+        let lib = Arc::new(Library::new(
+            refs.iter()
+                .map(|(c, n, pcm)| Reference::new(*c, n.clone(), pcm).unwrap())
+                .collect(),
+        ));
+        // The first 1.3 s of each cm announcement is the carrier's shared greeting
+        // ("您好，您拨打的电话..."): on its own it must not give a code.
+        for (code, name, pcm) in refs.iter().filter(|(_, n, _)| n.ends_with("/cm.wav")) {
+            let head = &pcm[..(1300 * 8).min(pcm.len())];
+            let d = Classifier::classify(Arc::clone(&lib), head);
+            assert!(
+                d.code.is_none() || d.code == Some(*code),
+                "{name}: greeting heard as {:?}",
+                d.code
+            );
+        }
+    }
+}

@@ -1,0 +1,274 @@
+//! China's call-progress tones (450 Hz) by their cadence, per the tones spec:
+//! busy 0.35/0.35 s, congestion 0.7/0.7 s, number unobtainable 3 × (0.1/0.1) then 0.4/0.4,
+//! ringback 1.0/4.0, call waiting 0.4/4.0, dial tone continuous.
+//!
+//! Time is counted in analysis frames (10 ms). Cadences are accepted within ±20 % plus one
+//! frame of edge jitter (the spec allows ±15 % drift).
+
+use crate::codes::{Code, Label};
+
+/// Share of the channel's energy in the 450 Hz band for a frame to count as tone.
+const TONE_RATIO_ON: f32 = 0.5;
+/// Quietest tone we listen to.
+const TONE_MIN_DB: f32 = -55.0;
+/// Frames of the opposite state needed to end a segment (debounce).
+const DEBOUNCE: u32 = 3;
+/// Continuous tone this long is dial tone (frames).
+const DIAL_FRAMES: u32 = 300;
+
+/// A cadence range in frames, `nominal` ± 20 % ± 2 frames.
+const fn range(nominal: u32) -> (u32, u32) {
+    (nominal * 8 / 10 - 2, nominal * 12 / 10 + 2)
+}
+
+const BUSY: (u32, u32) = range(35);
+const CONGESTION: (u32, u32) = range(70);
+const UNOBT_SHORT: (u32, u32) = range(10);
+const UNOBT_LONG: (u32, u32) = range(40);
+const LONG_OFF: (u32, u32) = range(400);
+const RING_ON: (u32, u32) = range(100);
+const WAIT_ON: (u32, u32) = range(40);
+
+fn within(x: u32, r: (u32, u32)) -> bool {
+    x >= r.0 && x <= r.1
+}
+
+/// What the tone detector concluded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ToneEvent {
+    /// A failure tone, confirmed over enough cycles to commit.
+    Failure(Code, Label),
+    /// A tone that carries no code (ringback, call waiting, dial tone), seen once more.
+    Progress(Label),
+}
+
+/// Streaming cadence detector.
+#[derive(Debug, Clone, Default)]
+pub struct ToneDetector {
+    on: bool,
+    run: u32,
+    pending: u32,
+    /// Closed segments, newest last: (on, frames).
+    segments: [(bool, u32); 8],
+    closed: usize,
+    tone_frames: u32,
+    dial_reported: bool,
+}
+
+impl ToneDetector {
+    /// Frames so far that were tone.
+    pub fn tone_frames(&self) -> u32 {
+        self.tone_frames
+    }
+
+    /// Whether a frame with these measurements is tone.
+    pub fn is_tone(tone_ratio: f32, level_db: f32) -> bool {
+        tone_ratio > TONE_RATIO_ON && level_db > TONE_MIN_DB
+    }
+
+    /// Feeds one analysis frame. `zeroed` frames (concealed loss) hold the current state.
+    pub fn push(&mut self, tone_ratio: f32, level_db: f32, zeroed: bool) -> Option<ToneEvent> {
+        let tone = if zeroed {
+            self.on
+        } else {
+            Self::is_tone(tone_ratio, level_db)
+        };
+        if tone {
+            self.tone_frames += 1;
+        }
+        if tone == self.on {
+            self.run += 1 + self.pending;
+            self.pending = 0;
+        } else {
+            self.pending += 1;
+            if self.pending >= DEBOUNCE {
+                let ev = self.close(self.on, self.run);
+                self.on = tone;
+                self.run = self.pending;
+                self.pending = 0;
+                if ev.is_some() {
+                    return ev;
+                }
+            }
+        }
+        if self.on && self.run >= DIAL_FRAMES && !self.dial_reported {
+            self.dial_reported = true;
+            return Some(ToneEvent::Progress(Label::DialTone));
+        }
+        None
+    }
+
+    fn close(&mut self, on: bool, frames: u32) -> Option<ToneEvent> {
+        if frames == 0 {
+            return None;
+        }
+        self.segments.copy_within(1.., 0);
+        self.segments[7] = (on, frames);
+        self.closed += 1;
+        self.classify()
+    }
+
+    /// The last `n` closed segments, oldest first, if there are that many.
+    fn last(&self, n: usize) -> Option<&[(bool, u32)]> {
+        (self.closed >= n).then(|| &self.segments[8 - n..])
+    }
+
+    fn classify(&self) -> Option<ToneEvent> {
+        let alternating = |s: &[(bool, u32)], r: (u32, u32)| s.iter().all(|&(_, f)| within(f, r));
+        // Busy: on, off, on, off, on within range (the first segment of a stream may be cut).
+        if let Some(s) = self.last(5) {
+            if s[4].0 && alternating(s, BUSY) {
+                return Some(ToneEvent::Failure(Code::BUSY, Label::BusyTone));
+            }
+        }
+        // Congestion: on, off, on.
+        if let Some(s) = self.last(3) {
+            if s[2].0 && alternating(s, CONGESTION) {
+                return Some(ToneEvent::Failure(
+                    Code::NETWORK_BUSY,
+                    Label::CongestionTone,
+                ));
+            }
+        }
+        // Number unobtainable: a rotation of S S S S S S L L (on/off alternating).
+        if let Some(s) = self.last(8) {
+            let long_at = |i: usize| within(s[i].1, UNOBT_LONG);
+            let short_at = |i: usize| within(s[i].1, UNOBT_SHORT);
+            for start in 0..8 {
+                // Pattern position p of segment i: (i + 8 - start) % 8; positions 6, 7 long.
+                let ok = (0..8).all(|i| {
+                    let p = (i + 8 - start) % 8;
+                    let want_on = p % 2 == 0;
+                    s[i].0 == want_on && if p >= 6 { long_at(i) } else { short_at(i) }
+                });
+                if ok {
+                    return Some(ToneEvent::Failure(
+                        Code::EMPTY_NUMBER,
+                        Label::UnobtainableTone,
+                    ));
+                }
+            }
+        }
+        // Ringback and call waiting: an on followed by a 4 s off.
+        if let Some(s) = self.last(2) {
+            if s[0].0 && !s[1].0 && within(s[1].1, LONG_OFF) {
+                if within(s[0].1, RING_ON) {
+                    return Some(ToneEvent::Progress(Label::Ringback));
+                }
+                if within(s[0].1, WAIT_ON) {
+                    return Some(ToneEvent::Progress(Label::CallWaitingTone));
+                }
+            }
+        }
+        None
+    }
+
+    /// At end of stream: a ringback / call-waiting on-segment followed by a long silence that
+    /// the stream cut short still says what it was.
+    pub fn finish(&self) -> Option<Label> {
+        if self.on && self.run >= DIAL_FRAMES {
+            return Some(Label::DialTone);
+        }
+        let last_on = if self.on {
+            Some(self.run)
+        } else {
+            self.last(1).and_then(|s| s[0].0.then_some(s[0].1))
+        };
+        match last_on {
+            Some(f) if within(f, RING_ON) && !self.on && self.run >= 150 => Some(Label::Ringback),
+            Some(f) if within(f, WAIT_ON) && !self.on && self.run >= 150 => {
+                Some(Label::CallWaitingTone)
+            }
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Drives the detector with an on/off cadence in frames; returns the first failure.
+    fn drive(pattern: &[(bool, u32)], repeats: usize) -> Vec<ToneEvent> {
+        let mut d = ToneDetector::default();
+        let mut out = vec![];
+        for _ in 0..repeats {
+            for &(on, n) in pattern {
+                for _ in 0..n {
+                    let r = if on { 0.95 } else { 0.01 };
+                    if let Some(e) = d.push(r, -20.0, false) {
+                        out.push(e);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn first_failure(ev: &[ToneEvent]) -> Option<Code> {
+        ev.iter().find_map(|e| match e {
+            ToneEvent::Failure(c, _) => Some(*c),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn busy_congestion_unobtainable_within_fifteen_percent() {
+        for f in [0.85f32, 1.0, 1.15] {
+            let s = |x: u32| (x as f32 * f).round() as u32;
+            let busy = drive(&[(true, s(35)), (false, s(35))], 6);
+            assert_eq!(first_failure(&busy), Some(Code::BUSY), "busy x{f}");
+            let cong = drive(&[(true, s(70)), (false, s(70))], 5);
+            assert_eq!(
+                first_failure(&cong),
+                Some(Code::NETWORK_BUSY),
+                "congestion x{f}"
+            );
+            let unob = [
+                (true, s(10)),
+                (false, s(10)),
+                (true, s(10)),
+                (false, s(10)),
+                (true, s(10)),
+                (false, s(10)),
+                (true, s(40)),
+                (false, s(40)),
+            ];
+            assert_eq!(
+                first_failure(&drive(&unob, 3)),
+                Some(Code::EMPTY_NUMBER),
+                "unob x{f}"
+            );
+        }
+    }
+
+    #[test]
+    fn ringback_and_call_waiting_never_give_a_code() {
+        let ring = drive(&[(true, 100), (false, 400)], 4);
+        assert_eq!(first_failure(&ring), None);
+        assert!(ring.contains(&ToneEvent::Progress(Label::Ringback)));
+        let wait = drive(&[(true, 40), (false, 400)], 4);
+        assert_eq!(first_failure(&wait), None);
+        assert!(wait.contains(&ToneEvent::Progress(Label::CallWaitingTone)));
+        let dial = drive(&[(true, 500)], 1);
+        assert_eq!(dial, vec![ToneEvent::Progress(Label::DialTone)]);
+    }
+
+    #[test]
+    fn zeroed_frames_hold_the_state() {
+        let mut d = ToneDetector::default();
+        let mut got = None;
+        for cycle in 0..6 {
+            for i in 0..70 {
+                let on = i < 35;
+                // A 60 ms burst of concealed loss in every on-period.
+                let zeroed = on && (10..16).contains(&i);
+                let r = if on && !zeroed { 0.95 } else { 0.0 };
+                if let Some(ToneEvent::Failure(c, _)) = d.push(r, -20.0, zeroed) {
+                    got.get_or_insert((c, cycle));
+                }
+            }
+        }
+        assert_eq!(got.map(|g| g.0), Some(Code::BUSY));
+    }
+}

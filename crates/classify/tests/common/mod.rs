@@ -1,0 +1,210 @@
+//! Helpers shared by the integration tests: the source tree's test data, a tiny labels.csv
+//! reader, the shipped library, WAV writing and a seeded random generator.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tonegate_classify::{audio, Code, Library, Reference, SAMPLE_RATE};
+
+/// The source tree's `testdata/` folder.
+pub fn testdata() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata")
+}
+
+/// Reads and decodes one file, panicking with its path.
+pub fn read_audio(path: &Path) -> Vec<i16> {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let ext = path.extension().and_then(|e| e.to_str());
+    audio::decode(&bytes, ext).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// One row of `testdata/devset/labels.csv` (the columns the tests use).
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub file: String,
+    pub kind: String,
+    pub code: Option<u16>,
+    pub label: String,
+    pub onset_ms: u64,
+}
+
+/// Parses labels.csv: a header, then comma-separated rows with no quoting.
+pub fn devset_rows() -> Vec<Row> {
+    let path = testdata().join("devset/labels.csv");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut lines = text.lines();
+    let header = lines.next().expect("labels.csv has a header");
+    assert!(
+        header.starts_with("file,kind,code,label,onset_ms"),
+        "header {header}"
+    );
+    lines
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let c: Vec<&str> = l.split(',').collect();
+            assert!(c.len() >= 5, "short row {l}");
+            Row {
+                file: c[0].to_owned(),
+                kind: c[1].to_owned(),
+                code: (!c[2].is_empty()).then(|| c[2].parse().expect("code")),
+                label: c[3].to_owned(),
+                onset_ms: c[4].parse().unwrap_or(0),
+            }
+        })
+        .collect()
+}
+
+/// Decodes a dev-set call.
+pub fn devset_audio(row: &Row) -> Vec<i16> {
+    read_audio(&testdata().join("devset").join(&row.file))
+}
+
+/// The shipped library: every WAV under `testdata/library/<code>-<slug>/`, code from the folder.
+pub fn shipped_library() -> Arc<Library> {
+    let root = testdata().join("library");
+    let mut files = Vec::new();
+    for dir in std::fs::read_dir(&root).expect("library folder") {
+        let dir = dir.expect("entry").path();
+        if !dir.is_dir() {
+            continue;
+        }
+        let folder = dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_owned();
+        let code = folder
+            .get(..4)
+            .and_then(|d| d.parse().ok())
+            .and_then(Code::new)
+            .unwrap_or_else(|| panic!("folder {folder} names no code"));
+        for f in std::fs::read_dir(&dir).expect("code folder") {
+            let f = f.expect("entry").path();
+            if f.extension().is_some_and(|e| e == "wav") {
+                files.push((
+                    code,
+                    format!("{folder}/{}", f.file_name().unwrap().to_string_lossy()),
+                    f,
+                ));
+            }
+        }
+    }
+    files.sort_by(|a, b| a.1.cmp(&b.1));
+    let refs: Vec<Reference> = parallel_map(&files, |(code, name, path)| {
+        Reference::new(*code, name.clone(), &read_audio(path)).expect("reference")
+    });
+    Arc::new(Library::new(refs))
+}
+
+/// `items.map(f)` on all cores, in order.
+pub fn parallel_map<T: Sync, U: Send>(items: &[T], f: impl Fn(&T) -> U + Sync) -> Vec<U> {
+    let workers = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .clamp(1, 8);
+    let chunk = items.len().div_ceil(workers).max(1);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| s.spawn(|| part.iter().map(&f).collect::<Vec<_>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("worker panicked"))
+            .collect()
+    })
+}
+
+/// A WAV file's bytes: `fmt ` chunk with `format_tag` (1 PCM, 6 A-law, 7 μ-law), optionally the
+/// 18-byte form with cbSize = 0 followed by a `fact` chunk (as sox writes G.711), then `data`.
+pub fn wav(
+    format_tag: u16,
+    channels: u16,
+    rate: u32,
+    bits: u16,
+    extended: bool,
+    data: &[u8],
+) -> Vec<u8> {
+    // Wrapping: property tests feed nonsense header fields.
+    let block = channels.wrapping_mul(bits) / 8;
+    let mut fmt = Vec::new();
+    fmt.extend(format_tag.to_le_bytes());
+    fmt.extend(channels.to_le_bytes());
+    fmt.extend(rate.to_le_bytes());
+    fmt.extend(rate.wrapping_mul(block as u32).to_le_bytes());
+    fmt.extend(block.to_le_bytes());
+    fmt.extend(bits.to_le_bytes());
+    if extended {
+        fmt.extend(0u16.to_le_bytes());
+    }
+    let mut body = b"WAVE".to_vec();
+    body.extend(b"fmt ");
+    body.extend((fmt.len() as u32).to_le_bytes());
+    body.extend(&fmt);
+    if extended {
+        body.extend(b"fact");
+        body.extend(4u32.to_le_bytes());
+        body.extend((data.len() as u32 / block.max(1) as u32).to_le_bytes());
+    }
+    body.extend(b"data");
+    body.extend((data.len() as u32).to_le_bytes());
+    body.extend(data);
+    if data.len() % 2 == 1 {
+        body.push(0);
+    }
+    let mut out = b"RIFF".to_vec();
+    out.extend((body.len() as u32).to_le_bytes());
+    out.extend(body);
+    out
+}
+
+/// 16-bit PCM WAV of interleaved samples.
+pub fn wav_pcm16(channels: u16, rate: u32, samples: &[i16]) -> Vec<u8> {
+    let data: Vec<u8> = samples.iter().flat_map(|s| s.to_le_bytes()).collect();
+    wav(1, channels, rate, 16, false, &data)
+}
+
+/// A sine of `hz` at `amplitude`, `secs` long at `rate`.
+pub fn sine(rate: u32, hz: f32, amplitude: f32, secs: f32) -> Vec<i16> {
+    (0..(rate as f32 * secs) as usize)
+        .map(|i| {
+            ((i as f32 * hz * std::f32::consts::TAU / rate as f32).sin() * amplitude).round() as i16
+        })
+        .collect()
+}
+
+/// Samples at 8 kHz in `secs` seconds.
+pub fn samples(secs: f32) -> usize {
+    (secs * SAMPLE_RATE as f32).round() as usize
+}
+
+/// SplitMix64: small, seeded, reproducible.
+#[derive(Debug, Clone)]
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1).
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Uniform in [lo, hi).
+    pub fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
+        lo + (hi - lo) * self.unit()
+    }
+
+    /// Standard normal (Box-Muller).
+    pub fn gauss(&mut self) -> f64 {
+        let u1 = self.unit().max(1e-12);
+        let u2 = self.unit();
+        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+    }
+}

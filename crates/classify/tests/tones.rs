@@ -1,0 +1,246 @@
+//! Call-progress tones (China, 450 Hz) synthesised with the drift real networks show: cadence
+//! ±15 %, frequency ±25 Hz, white noise at 10 dB SNR, bursty packet loss concealed by zeros.
+//! Busy, congestion and number-unobtainable give their codes; ringback, call waiting and dial
+//! tone give no code and their own label.
+
+mod common;
+
+use common::Rng;
+use tonegate_classify::{Classifier, Code, Decision, Label, Library, FRAME_SAMPLES, SAMPLE_RATE};
+
+/// Tone amplitude (about -15 dBFS RMS).
+const AMPLITUDE: f64 = 7000.0;
+
+/// `secs` of a 450 Hz-family tone following `cadence` (on, off seconds; repeated), time-scaled
+/// by `scale`, starting `phase` seconds into the cycle after `lead` seconds of nothing.
+fn tone(cadence: &[(f64, f64)], scale: f64, hz: f64, lead: f64, phase: f64, secs: f64) -> Vec<i16> {
+    let segments: Vec<(bool, f64)> = cadence
+        .iter()
+        .flat_map(|&(on, off)| [(true, on * scale), (false, off * scale)])
+        .collect();
+    let period: f64 = segments.iter().map(|s| s.1).sum();
+    let n = (secs * SAMPLE_RATE as f64) as usize;
+    (0..n)
+        .map(|i| {
+            let t = i as f64 / SAMPLE_RATE as f64;
+            if t < lead {
+                return 0;
+            }
+            let mut c = (t - lead + phase).rem_euclid(period);
+            let mut on = false;
+            for &(is_on, len) in &segments {
+                if c < len {
+                    on = is_on;
+                    break;
+                }
+                c -= len;
+            }
+            if on {
+                ((t * hz * std::f64::consts::TAU).sin() * AMPLITUDE).round() as i16
+            } else {
+                0
+            }
+        })
+        .collect()
+}
+
+/// Adds white noise `snr_db` below the tone's RMS.
+fn add_noise(x: &mut [i16], snr_db: f64, rng: &mut Rng) {
+    let sigma = AMPLITUDE / 2f64.sqrt() / 10f64.powf(snr_db / 20.0);
+    for v in x.iter_mut() {
+        *v = (*v as f64 + rng.gauss() * sigma)
+            .round()
+            .clamp(-32768.0, 32767.0) as i16;
+    }
+}
+
+/// Gilbert-Elliott loss of 20 ms frames concealed by zeros: about `rate` of the frames lost,
+/// in bursts of `burst` frames on average. Returns the frames lost.
+fn zero_loss(x: &mut [i16], rate: f64, burst: f64, rng: &mut Rng) -> usize {
+    let p_bad_to_good = 1.0 / burst;
+    let p_good_to_bad = rate * p_bad_to_good / (1.0 - rate);
+    let mut bad = false;
+    let mut lost = 0;
+    for f in x.chunks_mut(FRAME_SAMPLES) {
+        bad = if bad {
+            rng.unit() >= p_bad_to_good
+        } else {
+            rng.unit() < p_good_to_bad
+        };
+        if bad {
+            f.fill(0);
+            lost += 1;
+        }
+    }
+    lost
+}
+
+fn classify(x: &[i16]) -> Decision {
+    Classifier::classify(Library::empty(), x)
+}
+
+/// On/off pairs in seconds, repeated.
+type Cadence = &'static [(f64, f64)];
+
+const BUSY: &[(f64, f64)] = &[(0.35, 0.35)];
+const CONGESTION: &[(f64, f64)] = &[(0.7, 0.7)];
+const UNOBTAINABLE: &[(f64, f64)] = &[(0.1, 0.1), (0.1, 0.1), (0.1, 0.1), (0.4, 0.4)];
+const RINGBACK: &[(f64, f64)] = &[(1.0, 4.0)];
+const CALL_WAITING: &[(f64, f64)] = &[(0.4, 4.0)];
+
+const FAILURES: [(&str, Cadence, Code, Label); 3] = [
+    ("busy", BUSY, Code::BUSY, Label::BusyTone),
+    (
+        "congestion",
+        CONGESTION,
+        Code::NETWORK_BUSY,
+        Label::CongestionTone,
+    ),
+    (
+        "unobtainable",
+        UNOBTAINABLE,
+        Code::EMPTY_NUMBER,
+        Label::UnobtainableTone,
+    ),
+];
+
+/// Every failure tone at cadence ×0.85/×1/×1.15 and 425/450/475 Hz, with a seeded lead and
+/// phase, at 10 dB SNR; with `loss`, also 5 % bursty zero loss. Returns the misses.
+fn failure_grid(seed: u64, loss: bool) -> Vec<String> {
+    let mut rng = Rng(seed);
+    let mut misses = Vec::new();
+    for (name, cadence, code, label) in FAILURES {
+        for scale in [0.85, 1.0, 1.15] {
+            for hz in [425.0, 450.0, 475.0] {
+                let lead = rng.uniform(0.0, 0.6);
+                let phase = rng.uniform(0.0, 1.4);
+                let mut x = tone(cadence, scale, hz, lead, phase, 8.0);
+                add_noise(&mut x, 10.0, &mut rng);
+                let lost = if loss {
+                    zero_loss(&mut x, 0.05, 2.0, &mut rng)
+                } else {
+                    0
+                };
+                let d = classify(&x);
+                let ok = d.code == Some(code) && d.label == label && d.at_sample.is_some();
+                if !ok {
+                    misses.push(format!(
+                        "{name} x{scale} {hz} Hz ({lost} frames lost): {d:?}"
+                    ));
+                }
+            }
+        }
+    }
+    misses
+}
+
+#[test]
+fn failure_tones_at_10_db_snr_give_their_codes() {
+    let misses = failure_grid(450, false);
+    assert!(
+        misses.is_empty(),
+        "{} of 27 missed:\n{}",
+        misses.len(),
+        misses.join("\n")
+    );
+}
+
+#[test]
+fn failure_tones_with_bursty_zero_loss_give_their_codes() {
+    let misses = failure_grid(4500, true);
+    assert!(
+        misses.is_empty(),
+        "{} of 27 missed:\n{}",
+        misses.len(),
+        misses.join("\n")
+    );
+}
+
+#[test]
+fn failure_tones_with_digitally_silent_gaps_give_their_codes() {
+    // As a switch generates them into G.711: exact zeros between the bursts, no noise.
+    let mut misses = Vec::new();
+    for (name, cadence, code, label) in FAILURES {
+        let d = classify(&tone(cadence, 1.0, 450.0, 0.0, 0.0, 8.0));
+        if d.code != Some(code) || d.label != label {
+            misses.push(format!("{name}: {d:?}"));
+        }
+    }
+    assert!(misses.is_empty(), "{}", misses.join("\n"));
+}
+
+/// Progress tones: no code, and the label says what was heard.
+fn progress_misses(seed: u64, loss: bool) -> Vec<String> {
+    let mut rng = Rng(seed);
+    let mut misses = Vec::new();
+    let cases: [(&str, Cadence, Label, f64); 3] = [
+        ("ringback", RINGBACK, Label::Ringback, 12.0),
+        ("call waiting", CALL_WAITING, Label::CallWaitingTone, 12.0),
+        ("dial tone", &[(10.0, 0.0)], Label::DialTone, 6.0),
+    ];
+    for (name, cadence, label, secs) in cases {
+        for scale in [0.85, 1.0, 1.15] {
+            for hz in [425.0, 450.0, 475.0] {
+                let lead = rng.uniform(0.0, 0.5);
+                // Ringback and call waiting start with their burst, as a call's media does.
+                let mut x = tone(cadence, scale, hz, lead, 0.0, secs);
+                add_noise(&mut x, 10.0, &mut rng);
+                if loss {
+                    zero_loss(&mut x, 0.05, 2.0, &mut rng);
+                }
+                let d = classify(&x);
+                if d.code.is_some() || d.label != label {
+                    misses.push(format!("{name} x{scale} {hz} Hz: {d:?}"));
+                }
+            }
+        }
+    }
+    misses
+}
+
+#[test]
+fn ringback_call_waiting_and_dial_tone_give_no_code_and_their_label() {
+    let misses = progress_misses(1000, false);
+    assert!(
+        misses.is_empty(),
+        "{} of 27 wrong:\n{}",
+        misses.len(),
+        misses.join("\n")
+    );
+}
+
+#[test]
+fn progress_tones_with_bursty_zero_loss_give_no_code() {
+    let mut rng = Rng(77);
+    let mut false_codes = Vec::new();
+    for (name, cadence, secs) in [
+        ("ringback", RINGBACK, 12.0),
+        ("call waiting", CALL_WAITING, 12.0),
+    ] {
+        for scale in [0.85, 1.0, 1.15] {
+            let mut x = tone(cadence, scale, 450.0, 0.2, 0.0, secs);
+            add_noise(&mut x, 10.0, &mut rng);
+            zero_loss(&mut x, 0.08, 3.0, &mut rng);
+            let d = classify(&x);
+            if d.code.is_some() {
+                false_codes.push(format!("{name} x{scale}: {d:?}"));
+            }
+        }
+    }
+    assert!(false_codes.is_empty(), "{}", false_codes.join("\n"));
+}
+
+#[test]
+fn white_noise_alone_gives_no_code() {
+    let mut rng = Rng(5);
+    for snr in [10.0, 30.0] {
+        let mut x = vec![0i16; 6 * SAMPLE_RATE as usize];
+        add_noise(&mut x, snr, &mut rng);
+        let d = classify(&x);
+        assert_eq!(d.code, None, "noise {snr} dB below the tone level: {d:?}");
+        assert_eq!(
+            d.at_sample, None,
+            "noise {snr} dB below the tone level: {d:?}"
+        );
+    }
+}

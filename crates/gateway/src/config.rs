@@ -1,0 +1,355 @@
+//! The gateway's TOML configuration (`tonegate run --config FILE`).
+//!
+//! ```toml
+//! [sip]
+//! listen = "127.0.0.1:5060"          # UDP and TCP, same address; port 0 picks a free port
+//! # advertise = "198.51.100.7:5060"  # Via sent-by / Contact host; default: the bound address
+//! # t1_ms = 500                      # RFC 3261 T1 (Timer B = 64*T1 gives 408 to the caller)
+//! # t2_ms = 4000                     # RFC 3261 T2
+//! # t4_ms = 5000                     # RFC 3261 T4
+//! # max_message_size = 65535        # larger datagrams / stream messages are dropped
+//! # copy_headers = ["X-User-Data"]   # copied from the customer's INVITE to the carrier's
+//! # tcp_connect_timeout_ms = 3000    # outbound TCP connects to carriers
+//!
+//! [[trunks]]
+//! name = "acme"
+//! sources = ["127.0.0.1/32"]         # who may send calls on this trunk
+//! target = "sip:127.0.0.1:5080"      # the carrier gateway (";transport=tcp" for TCP)
+//! ```
+//!
+//! Every table rejects unknown keys, with an error naming the key.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use tonegate_sip::b2bua::{B2buaConfig, Cidr, Trunk};
+use tonegate_sip::{EndpointConfig, TimerConfig};
+
+/// What can be wrong with a configuration file.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Not valid TOML, a missing or unknown key, or a value of the wrong type.
+    #[error("config {path}: {source}")]
+    Parse {
+        /// The file (empty when parsed from a string).
+        path: PathBuf,
+        /// What toml/serde said (names the key and the line).
+        #[source]
+        source: toml::de::Error,
+    },
+    /// A trunk source is not an address or CIDR network.
+    #[error("trunk {trunk:?}: source {value:?} is not an IP address or CIDR network")]
+    InvalidSource {
+        /// Trunk name.
+        trunk: String,
+        /// The rejected value.
+        value: String,
+    },
+    /// A trunk target is not a `sip:` URI with an IP host.
+    #[error(
+        "trunk {trunk:?}: target {target:?} is not a sip: URI with an IP address host: {source}"
+    )]
+    InvalidTarget {
+        /// Trunk name.
+        trunk: String,
+        /// The rejected value.
+        target: String,
+        /// Why.
+        #[source]
+        source: tonegate_sip::Error,
+    },
+    /// Two trunks share a name.
+    #[error("trunk name {name:?} is used twice")]
+    DuplicateTrunk {
+        /// The name.
+        name: String,
+    },
+    /// A trunk has no sources, so it could never carry a call.
+    #[error("trunk {trunk:?} has no sources")]
+    NoSources {
+        /// Trunk name.
+        trunk: String,
+    },
+    /// `sip.listen` is a wildcard address and `sip.advertise` is missing.
+    #[error("sip.listen is {listen}: set sip.advertise to the address peers should use")]
+    AdvertiseRequired {
+        /// The wildcard listen address.
+        listen: SocketAddr,
+    },
+    /// A timer is zero or T2 < T1.
+    #[error("sip timers: {reason}")]
+    InvalidTimers {
+        /// What is wrong.
+        reason: &'static str,
+    },
+}
+
+/// The whole file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The `[sip]` table.
+    pub sip: SipConfig,
+    /// The `[[trunks]]` tables, searched in order.
+    #[serde(default)]
+    pub trunks: Vec<TrunkConfig>,
+}
+
+/// `[sip]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SipConfig {
+    /// UDP and TCP listen address.
+    pub listen: SocketAddr,
+    /// host[:port] put in our Via and Contact; default: the bound address.
+    #[serde(default)]
+    pub advertise: Option<String>,
+    /// T1 in milliseconds (default 500).
+    #[serde(default = "default_t1")]
+    pub t1_ms: u64,
+    /// T2 in milliseconds (default 4000).
+    #[serde(default = "default_t2")]
+    pub t2_ms: u64,
+    /// T4 in milliseconds (default 5000).
+    #[serde(default = "default_t4")]
+    pub t4_ms: u64,
+    /// Largest accepted message in bytes (default 65535).
+    #[serde(default = "default_max_message")]
+    pub max_message_size: usize,
+    /// Headers copied from the customer's INVITE (default `["X-User-Data"]`).
+    #[serde(default = "default_copy_headers")]
+    pub copy_headers: Vec<String>,
+    /// Timeout of outbound TCP connects in milliseconds (default 3000).
+    #[serde(default = "default_connect_timeout")]
+    pub tcp_connect_timeout_ms: u64,
+}
+
+/// One `[[trunks]]` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrunkConfig {
+    /// Name for logs.
+    pub name: String,
+    /// Networks allowed to send calls on this trunk (`10.0.0.0/8`, `192.0.2.7`).
+    pub sources: Vec<String>,
+    /// The carrier: `sip:IP[:port][;transport=tcp]`.
+    pub target: String,
+}
+
+fn default_t1() -> u64 {
+    500
+}
+fn default_t2() -> u64 {
+    4000
+}
+fn default_t4() -> u64 {
+    5000
+}
+fn default_max_message() -> usize {
+    65535
+}
+fn default_copy_headers() -> Vec<String> {
+    vec!["X-User-Data".to_owned()]
+}
+fn default_connect_timeout() -> u64 {
+    3000
+}
+
+impl Config {
+    /// Read and check a file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&text).map_err(|e| match e {
+            ConfigError::Parse { source, .. } => ConfigError::Parse {
+                path: path.to_path_buf(),
+                source,
+            },
+            other => other,
+        })
+    }
+
+    /// Parse and check TOML text.
+    pub fn parse(text: &str) -> Result<Self, ConfigError> {
+        let config: Self = toml::from_str(text).map_err(|source| ConfigError::Parse {
+            path: PathBuf::new(),
+            source,
+        })?;
+        config.check()?;
+        Ok(config)
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        let s = &self.sip;
+        if s.t1_ms == 0 || s.t2_ms == 0 || s.t4_ms == 0 {
+            return Err(ConfigError::InvalidTimers {
+                reason: "t1_ms, t2_ms and t4_ms must be above 0",
+            });
+        }
+        if s.t2_ms < s.t1_ms {
+            return Err(ConfigError::InvalidTimers {
+                reason: "t2_ms must not be below t1_ms",
+            });
+        }
+        if s.listen.ip().is_unspecified() && s.advertise.is_none() {
+            return Err(ConfigError::AdvertiseRequired { listen: s.listen });
+        }
+        let mut names = std::collections::HashSet::new();
+        for t in &self.trunks {
+            if !names.insert(t.name.as_str()) {
+                return Err(ConfigError::DuplicateTrunk {
+                    name: t.name.clone(),
+                });
+            }
+        }
+        self.trunks().map(|_| ())
+    }
+
+    /// The trunk table for the B2BUA.
+    pub fn trunks(&self) -> Result<Vec<Trunk>, ConfigError> {
+        self.trunks
+            .iter()
+            .map(|t| {
+                if t.sources.is_empty() {
+                    return Err(ConfigError::NoSources {
+                        trunk: t.name.clone(),
+                    });
+                }
+                let sources = t
+                    .sources
+                    .iter()
+                    .map(|v| {
+                        v.parse::<Cidr>().map_err(|_| ConfigError::InvalidSource {
+                            trunk: t.name.clone(),
+                            value: v.clone(),
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                Trunk::new(t.name.clone(), sources, t.target.clone()).map_err(|source| {
+                    ConfigError::InvalidTarget {
+                        trunk: t.name.clone(),
+                        target: t.target.clone(),
+                        source,
+                    }
+                })
+            })
+            .collect()
+    }
+
+    /// The B2BUA configuration, given the address actually bound (which
+    /// differs from `sip.listen` when its port is 0).
+    pub fn b2bua(&self, bound: SocketAddr) -> Result<B2buaConfig, ConfigError> {
+        let s = &self.sip;
+        Ok(B2buaConfig {
+            endpoint: EndpointConfig {
+                timers: TimerConfig {
+                    t1: Duration::from_millis(s.t1_ms),
+                    t2: Duration::from_millis(s.t2_ms),
+                    t4: Duration::from_millis(s.t4_ms),
+                    ..TimerConfig::default()
+                },
+                via_sent_by: s.advertise.clone().unwrap_or_else(|| bound.to_string()),
+                max_message_size: s.max_message_size,
+            },
+            trunks: self.trunks()?,
+            copy_headers: s.copy_headers.clone(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+[sip]
+listen = "127.0.0.1:5060"
+[[trunks]]
+name = "acme"
+sources = ["127.0.0.1/32"]
+target = "sip:127.0.0.1:5080"
+"#;
+
+    #[test]
+    fn minimal_config_with_defaults() {
+        let c = Config::parse(MINIMAL).unwrap();
+        assert_eq!(c.sip.listen, "127.0.0.1:5060".parse().unwrap());
+        assert_eq!(c.sip.t1_ms, 500);
+        assert_eq!(c.sip.copy_headers, vec!["X-User-Data"]);
+        let b = c.b2bua("127.0.0.1:5060".parse().unwrap()).unwrap();
+        assert_eq!(b.endpoint.via_sent_by, "127.0.0.1:5060");
+        assert_eq!(b.trunks.len(), 1);
+        assert_eq!(b.trunks[0].target, "127.0.0.1:5080".parse().unwrap());
+        assert_eq!(b.endpoint.timers.t1, Duration::from_millis(500));
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_by_name() {
+        for (text, key) in [
+            (
+                MINIMAL.replace("[sip]\n", "[sip]\nlistne = \"x\"\n"),
+                "listne",
+            ),
+            (
+                MINIMAL.replace("name = \"acme\"", "name = \"acme\"\nsource = []"),
+                "source",
+            ),
+            (format!("{MINIMAL}\n[media]\nports = 1\n"), "media"),
+        ] {
+            let err = Config::parse(&text).unwrap_err().to_string();
+            assert!(err.contains(&format!("unknown field `{key}`")), "{err}");
+        }
+    }
+
+    #[test]
+    fn bad_values_are_explained() {
+        let e = Config::parse(&MINIMAL.replace("127.0.0.1/32", "127.0.0.1/40")).unwrap_err();
+        assert!(matches!(e, ConfigError::InvalidSource { .. }), "{e}");
+        let e = Config::parse(&MINIMAL.replace("sip:127.0.0.1:5080", "sip:carrier.example"))
+            .unwrap_err();
+        assert!(matches!(e, ConfigError::InvalidTarget { .. }), "{e}");
+        let e = Config::parse(&MINIMAL.replace("127.0.0.1:5060", "0.0.0.0:5060")).unwrap_err();
+        assert!(matches!(e, ConfigError::AdvertiseRequired { .. }), "{e}");
+        let e = Config::parse(&MINIMAL.replace("[sip]\n", "[sip]\nt1_ms = 0\n")).unwrap_err();
+        assert!(matches!(e, ConfigError::InvalidTimers { .. }), "{e}");
+        let e = Config::parse(&MINIMAL.replace("\"127.0.0.1:5060\"", "5060")).unwrap_err();
+        assert!(e.to_string().contains("listen"), "{e}");
+        let twice = format!(
+            "{MINIMAL}{}",
+            &MINIMAL[MINIMAL.find("[[trunks]]").unwrap()..]
+        );
+        let e = Config::parse(&twice).unwrap_err();
+        assert!(matches!(e, ConfigError::DuplicateTrunk { .. }), "{e}");
+        let e = Config::parse("[sip]\n").unwrap_err();
+        assert!(e.to_string().contains("listen"), "{e}");
+    }
+
+    #[test]
+    fn advertise_and_tcp_target() {
+        let text = MINIMAL
+            .replace(
+                "[sip]\n",
+                "[sip]\nadvertise = \"gw.example:5060\"\nt1_ms = 50\n",
+            )
+            .replace("sip:127.0.0.1:5080", "sip:127.0.0.1:5080;transport=tcp");
+        let c = Config::parse(&text).unwrap();
+        let b = c.b2bua("127.0.0.1:40000".parse().unwrap()).unwrap();
+        assert_eq!(b.endpoint.via_sent_by, "gw.example:5060");
+        assert_eq!(b.trunks[0].transport, tonegate_sip::Transport::Tcp);
+        assert_eq!(b.endpoint.timers.t1, Duration::from_millis(50));
+    }
+}

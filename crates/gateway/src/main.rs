@@ -1,0 +1,122 @@
+//! `tonegate`: the gateway binary and its tools.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod classify_cmd;
+mod config;
+mod eval;
+mod library;
+mod run;
+mod sip_driver;
+
+/// tonegate: a SIP/RTP media gateway that hears why unanswered calls failed.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Classify recordings of early media (WAV PCM/μ-law/A-law, MP3), streamed as a call would be.
+    Classify {
+        /// The announcement library (folders named by hangupGcode).
+        #[arg(long)]
+        library: Option<PathBuf>,
+        /// One JSON object per line per file.
+        #[arg(long)]
+        json: bool,
+        /// Audio files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// List the library's references: code, length, and the share no other code shares.
+    Library {
+        /// The announcement library.
+        #[arg(long)]
+        library: Option<PathBuf>,
+    },
+    /// Score the classifier on a labelled set (labels.csv: file,kind,code,label,onset_ms,...).
+    Eval {
+        /// The announcement library.
+        #[arg(long)]
+        library: Option<PathBuf>,
+        /// The labels file; audio paths in it are relative to its folder.
+        #[arg(long)]
+        labels: PathBuf,
+        /// Print every call that was not right.
+        #[arg(long)]
+        verbose: bool,
+        /// Print the summary as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the SIP B2BUA (UDP and TCP) with a TOML configuration.
+    Run {
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TONEGATE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Classify {
+            library,
+            json,
+            files,
+        } => classify_cmd::run(&library.unwrap_or_else(library::default_root), json, &files),
+        Command::Library { library } => {
+            list_library(&library.unwrap_or_else(library::default_root))
+        }
+        Command::Eval {
+            library,
+            labels,
+            verbose,
+            json,
+        } => eval::run(
+            &library.unwrap_or_else(library::default_root),
+            &labels,
+            verbose,
+            json,
+        ),
+        Command::Run { config } => return run::main(&config),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("tonegate: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn list_library(root: &std::path::Path) -> Result<ExitCode, library::LibraryError> {
+    let lib = library::load(root)?;
+    println!(
+        "{:<44} {:>5} {:>8} {:>9}",
+        "reference", "code", "ms", "distinct"
+    );
+    for r in lib.references() {
+        println!(
+            "{:<44} {:>5} {:>8} {:>8.0}%",
+            r.name(),
+            r.code(),
+            r.duration_ms(),
+            r.distinct_share() * 100.0
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

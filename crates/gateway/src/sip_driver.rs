@@ -1,0 +1,486 @@
+//! The I/O driver of the SIP core: tokio UDP and TCP sockets on one listen
+//! address feeding the sans-IO [`B2bua`].
+//!
+//! One task owns the B2BUA and the UDP socket; it wakes on a datagram, on a
+//! message framed off a TCP connection, or on the core's next deadline,
+//! feeds the core, then sends whatever the core wants sent. Each TCP
+//! connection (accepted, or opened to a carrier on first use) has a reader
+//! task, which frames messages with [`StreamDecoder`], and a writer task fed
+//! by a channel. Connections are known by the peer's address: a response
+//! goes back over the connection its request came in on, and requests to a
+//! carrier reuse the connection to its address.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::mpsc;
+use tonegate_sip::b2bua::{B2bua, B2buaConfig, CallEvent};
+use tonegate_sip::framing::StreamDecoder;
+use tonegate_sip::transaction::TransactionKey;
+use tonegate_sip::{Transmit, Transport};
+use tracing::{debug, info, info_span, warn};
+
+/// What can stop the driver.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DriverError {
+    /// The UDP or TCP socket could not be bound.
+    #[error("cannot bind {transport} {addr}: {source}")]
+    Bind {
+        /// UDP or TCP.
+        transport: Transport,
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// Accepting TCP connections failed for good.
+    #[error("TCP accept on {addr}: {source}")]
+    Accept {
+        /// The listen address.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// Counters the driver keeps, reported when it stops.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Stats {
+    /// Calls accepted (a B leg was placed).
+    pub started: u64,
+    /// Calls answered.
+    pub answered: u64,
+    /// Calls over.
+    pub ended: u64,
+    /// Messages received (UDP datagrams and framed TCP messages).
+    pub received: u64,
+    /// Messages sent.
+    pub sent: u64,
+    /// Sends that failed.
+    pub send_errors: u64,
+}
+
+/// Bound sockets, ready to [`Driver::run`].
+#[derive(Debug)]
+pub struct Driver {
+    udp: UdpSocket,
+    tcp: TcpListener,
+    local: SocketAddr,
+    connect_timeout: Duration,
+    max_message: usize,
+}
+
+/// Bind UDP on `listen`, then TCP on the same address (the port UDP got,
+/// when `listen` has port 0: retried a few times if TCP finds it taken).
+pub async fn bind(listen: SocketAddr) -> Result<Driver, DriverError> {
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let udp = UdpSocket::bind(listen)
+            .await
+            .map_err(|source| DriverError::Bind {
+                transport: Transport::Udp,
+                addr: listen,
+                source,
+            })?;
+        let local = udp.local_addr().map_err(|source| DriverError::Bind {
+            transport: Transport::Udp,
+            addr: listen,
+            source,
+        })?;
+        match TcpListener::bind(local).await {
+            Ok(tcp) => {
+                return Ok(Driver {
+                    udp,
+                    tcp,
+                    local,
+                    connect_timeout: Duration::from_secs(3),
+                    max_message: tonegate_sip::framing::DEFAULT_MAX_MESSAGE,
+                })
+            }
+            Err(e) if listen.port() == 0 && attempts < 20 => {
+                debug!(%local, error = %e, "TCP port taken, trying another");
+            }
+            Err(source) => {
+                return Err(DriverError::Bind {
+                    transport: Transport::Tcp,
+                    addr: local,
+                    source,
+                })
+            }
+        }
+    }
+}
+
+/// What connection tasks tell the core task.
+#[derive(Debug)]
+enum TcpEvent {
+    Message { peer: SocketAddr, data: Bytes },
+    Closed { peer: SocketAddr, id: u64 },
+    SendFailed { key: Option<TransactionKey> },
+}
+
+type Outbound = mpsc::UnboundedSender<(Bytes, Option<TransactionKey>)>;
+
+#[derive(Debug)]
+struct Conn {
+    id: u64,
+    tx: Outbound,
+}
+
+impl Driver {
+    /// The bound address (UDP and TCP).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// Timeout of outbound TCP connects.
+    pub fn set_connect_timeout(&mut self, timeout: Duration) {
+        self.connect_timeout = timeout;
+    }
+
+    /// Largest TCP message accepted by the stream decoders.
+    pub fn set_max_message(&mut self, max: usize) {
+        self.max_message = max;
+    }
+
+    /// Run until `shutdown` completes.
+    pub async fn run(
+        self,
+        config: B2buaConfig,
+        seed: u64,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> Result<Stats, DriverError> {
+        let mut core = Core {
+            b2b: B2bua::new(config, seed),
+            udp: self.udp,
+            conns: HashMap::new(),
+            next_conn: 1,
+            events_tx: mpsc::unbounded_channel().0,
+            stats: Stats::default(),
+            connect_timeout: self.connect_timeout,
+            max_message: self.max_message,
+        };
+        let (events_tx, mut events_rx) = mpsc::unbounded_channel();
+        core.events_tx = events_tx;
+        let tcp = self.tcp;
+        let local = self.local;
+        let mut buf = vec![0u8; 65536];
+        tokio::pin!(shutdown);
+        info!(%local, "SIP listening on UDP and TCP");
+        loop {
+            let deadline = core.b2b.poll_timeout();
+            let sleep = async {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                biased;
+                () = &mut shutdown => break,
+                r = core.udp.recv_from(&mut buf) => {
+                    match r {
+                        Ok((n, from)) => {
+                            core.receive(from, Transport::Udp, &buf[..n]);
+                            // Take what else is queued before flushing.
+                            for _ in 0..64 {
+                                match core.udp.try_recv_from(&mut buf) {
+                                    Ok((n, from)) => core.receive(from, Transport::Udp, &buf[..n]),
+                                    Err(_) => break,
+                                }
+                            }
+                        }
+                        // e.g. ICMP port unreachable reported on the socket.
+                        Err(e) => debug!(error = %e, "UDP receive error"),
+                    }
+                }
+                Some(ev) = events_rx.recv() => core.on_tcp_event(ev),
+                r = tcp.accept() => match r {
+                    Ok((stream, peer)) => core.adopt(stream, peer),
+                    Err(e) if is_transient_accept_error(&e) => {
+                        warn!(error = %e, "TCP accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                    Err(source) => return Err(DriverError::Accept { addr: local, source }),
+                },
+                () = sleep => core.b2b.handle_timeout(Instant::now()),
+            }
+            core.flush().await;
+        }
+        let s = core.stats;
+        info!(
+            started = s.started,
+            answered = s.answered,
+            ended = s.ended,
+            in_progress = core.b2b.call_count(),
+            "SIP driver stopped"
+        );
+        Ok(s)
+    }
+}
+
+fn is_transient_accept_error(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::Interrupted
+            | io::ErrorKind::WouldBlock
+    ) || e.raw_os_error() == Some(24) // EMFILE: wait for descriptors to free up
+}
+
+struct Core {
+    b2b: B2bua,
+    udp: UdpSocket,
+    conns: HashMap<SocketAddr, Conn>,
+    next_conn: u64,
+    events_tx: mpsc::UnboundedSender<TcpEvent>,
+    stats: Stats,
+    connect_timeout: Duration,
+    max_message: usize,
+}
+
+impl Core {
+    /// Feed one message to the core, inside a span naming its Call-ID.
+    fn receive(&mut self, from: SocketAddr, transport: Transport, data: &[u8]) {
+        self.stats.received += 1;
+        let span = info_span!("sip", call_id = tracing::field::Empty);
+        if !span.is_disabled() {
+            if let Some(cid) = call_id_of(data) {
+                span.record("call_id", cid);
+            }
+        }
+        let _guard = span.enter();
+        self.b2b
+            .handle_datagram(Instant::now(), from, transport, data);
+    }
+
+    fn on_tcp_event(&mut self, ev: TcpEvent) {
+        match ev {
+            TcpEvent::Message { peer, data } => self.receive(peer, Transport::Tcp, &data),
+            TcpEvent::Closed { peer, id } => {
+                if self.conns.get(&peer).is_some_and(|c| c.id == id) {
+                    debug!(%peer, "TCP connection closed");
+                    self.conns.remove(&peer);
+                }
+            }
+            TcpEvent::SendFailed { key } => self.send_failed(key),
+        }
+    }
+
+    fn send_failed(&mut self, key: Option<TransactionKey>) {
+        self.stats.send_errors += 1;
+        if let Some(key) = key {
+            self.b2b.handle_transport_error(Instant::now(), &key);
+        }
+    }
+
+    /// Send every pending transmit (including what a failed send makes
+    /// the core send) and drain the call events.
+    async fn flush(&mut self) {
+        while let Some(t) = self.b2b.poll_transmit() {
+            self.transmit(t).await;
+        }
+        while let Some(ev) = self.b2b.poll_event() {
+            self.on_call_event(ev);
+        }
+    }
+
+    fn on_call_event(&mut self, ev: CallEvent) {
+        match ev {
+            CallEvent::Started { .. } => self.stats.started += 1,
+            CallEvent::Answered { .. } => self.stats.answered += 1,
+            CallEvent::Ended { .. } => self.stats.ended += 1,
+        }
+    }
+
+    async fn transmit(&mut self, t: Transmit) {
+        self.stats.sent += 1;
+        match t.transport {
+            Transport::Udp => {
+                let r = match self.udp.try_send_to(&t.payload, t.destination) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        self.udp.send_to(&t.payload, t.destination).await
+                    }
+                    r => r,
+                };
+                if let Err(e) = r {
+                    debug!(destination = %t.destination, error = %e, "UDP send failed");
+                    self.send_failed(t.transaction);
+                }
+            }
+            Transport::Tcp => {
+                let conn = match self.conns.get(&t.destination) {
+                    Some(c) => c,
+                    None => {
+                        let c = self.connect(t.destination);
+                        self.conns.entry(t.destination).or_insert(c)
+                    }
+                };
+                if let Err(mpsc::error::SendError((_, key))) =
+                    conn.tx.send((t.payload, t.transaction))
+                {
+                    self.conns.remove(&t.destination);
+                    self.send_failed(key);
+                }
+            }
+            Transport::Tls => {
+                debug!(destination = %t.destination, "TLS is not supported");
+                self.send_failed(t.transaction);
+            }
+        }
+    }
+
+    /// An accepted connection.
+    fn adopt(&mut self, stream: TcpStream, peer: SocketAddr) {
+        debug!(%peer, "TCP connection accepted");
+        let _ = stream.set_nodelay(true);
+        let (tx, rx) = mpsc::unbounded_channel();
+        let id = self.next_conn;
+        self.next_conn += 1;
+        tokio::spawn(connection(
+            stream,
+            peer,
+            id,
+            rx,
+            self.events_tx.clone(),
+            self.max_message,
+        ));
+        self.conns.insert(peer, Conn { id, tx });
+    }
+
+    /// A connection to `peer`, opened in the background; what is sent
+    /// before it is up waits in its channel.
+    fn connect(&mut self, peer: SocketAddr) -> Conn {
+        debug!(%peer, "opening TCP connection");
+        let (tx, mut rx) = mpsc::unbounded_channel::<(Bytes, Option<TransactionKey>)>();
+        let id = self.next_conn;
+        self.next_conn += 1;
+        let events = self.events_tx.clone();
+        let timeout = self.connect_timeout;
+        let max_message = self.max_message;
+        tokio::spawn(async move {
+            match tokio::time::timeout(timeout, TcpStream::connect(peer)).await {
+                Ok(Ok(stream)) => {
+                    let _ = stream.set_nodelay(true);
+                    connection(stream, peer, id, rx, events, max_message).await;
+                }
+                r => {
+                    let error = match r {
+                        Ok(Err(e)) => e.to_string(),
+                        _ => "timed out".to_owned(),
+                    };
+                    debug!(%peer, %error, "TCP connect failed");
+                    let _ = events.send(TcpEvent::Closed { peer, id });
+                    rx.close();
+                    while let Some((_, key)) = rx.recv().await {
+                        let _ = events.send(TcpEvent::SendFailed { key });
+                    }
+                }
+            }
+        });
+        Conn { id, tx }
+    }
+}
+
+/// Run one connection: a writer fed by `rx` and a reader framing messages.
+async fn connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    id: u64,
+    mut rx: mpsc::UnboundedReceiver<(Bytes, Option<TransactionKey>)>,
+    events: mpsc::UnboundedSender<TcpEvent>,
+    max_message: usize,
+) {
+    let (mut r, mut w) = stream.into_split();
+    let wevents = events.clone();
+    let writer = tokio::spawn(async move {
+        while let Some((data, key)) = rx.recv().await {
+            if let Err(e) = w.write_all(&data).await {
+                debug!(%peer, error = %e, "TCP write failed");
+                let _ = wevents.send(TcpEvent::SendFailed { key });
+                rx.close();
+                while let Some((_, key)) = rx.recv().await {
+                    let _ = wevents.send(TcpEvent::SendFailed { key });
+                }
+                break;
+            }
+        }
+        let _ = w.shutdown().await;
+    });
+    let mut decoder = StreamDecoder::new(max_message);
+    let mut buf = vec![0u8; 16 * 1024];
+    'read: loop {
+        match r.read(&mut buf).await {
+            Ok(0) => break,
+            Ok(n) => {
+                decoder.feed(&buf[..n]);
+                loop {
+                    match decoder.next_message() {
+                        Ok(Some(data)) => {
+                            if events.send(TcpEvent::Message { peer, data }).is_err() {
+                                break 'read;
+                            }
+                        }
+                        Ok(None) => break,
+                        Err(e) => {
+                            debug!(%peer, error = %e, "TCP framing error: closing");
+                            break 'read;
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                debug!(%peer, error = %e, "TCP read failed");
+                break;
+            }
+        }
+    }
+    // The core drops its sender on Closed, which ends the writer.
+    let _ = events.send(TcpEvent::Closed { peer, id });
+    let _ = writer.await;
+}
+
+/// The Call-ID header value of a raw message, for the log span.
+fn call_id_of(data: &[u8]) -> Option<&str> {
+    let text = std::str::from_utf8(data.get(..data.len().min(4096))?)
+        .or_else(|e| std::str::from_utf8(&data[..e.valid_up_to()]))
+        .ok()?;
+    for line in text.split("\r\n").skip(1) {
+        if line.is_empty() {
+            break;
+        }
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        let name = name.trim();
+        if name.eq_ignore_ascii_case("Call-ID") || name.eq_ignore_ascii_case("i") {
+            return Some(value.trim());
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn call_id_extraction() {
+        let m = b"INVITE sip:x SIP/2.0\r\nVia: a\r\ni: abc@h \r\n\r\nCall-ID: no";
+        assert_eq!(call_id_of(m), Some("abc@h"));
+        let m = b"SIP/2.0 200 OK\r\nCALL-ID:  z\r\n\r\n";
+        assert_eq!(call_id_of(m), Some("z"));
+        assert_eq!(call_id_of(b"garbage"), None);
+        assert_eq!(call_id_of(b"X\r\n\r\nCall-ID: body"), None);
+    }
+}

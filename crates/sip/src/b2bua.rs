@@ -1,0 +1,1059 @@
+//! A sans-IO back-to-back user agent core.
+//!
+//! Customers (A legs) send INVITEs from the source networks of a trunk; the
+//! B2BUA answers 100 Trying at once (the INVITE server transaction does),
+//! and places a B leg to the trunk's target with its own Call-ID, From tag,
+//! Via, Contact and CSeq. Topology hiding: no Via, Record-Route, Contact or
+//! Call-ID of one side ever reaches the other. Copied to the B leg: the
+//! From and To user parts (and the From display name), the Request-URI
+//! user, P-Asserted-Identity, the configured custom headers (default
+//! `X-User-Data`), and the body with its Content-Type, untouched.
+//!
+//! Relayed back: 180/183/2xx and non-2xx finals with bodies untouched.
+//! Non-2xx finals are ACKed hop by hop by the transactions; the ACK for a
+//! 2xx travels end to end (the customer's ACK triggers the B-leg ACK, with
+//! its body). BYE from either side is answered and forwarded. A CANCEL from
+//! the customer gets 200, the B leg is CANCELled and the customer gets 487;
+//! if the carrier's 200 crosses the CANCEL, the B leg is ACKed and BYEd.
+//! OPTIONS is answered 200 locally; Max-Forwards is decremented (483 at
+//! zero); unknown sources get 403; Timer B on the B leg gives 408 to the
+//! customer. Malformed requests are answered 400 by the [`Endpoint`].
+//!
+//! Not done yet: re-INVITE/UPDATE/INFO relaying (answered 501 in dialog),
+//! forking (the last To tag wins), PRACK (a `Require` gives 420), SDP
+//! rewriting for media anchoring, DNS (targets are IP addresses).
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::str::FromStr;
+use std::time::Instant;
+
+use tracing::{debug, info, warn};
+
+use crate::endpoint::{Endpoint, EndpointConfig, Event, Transmit};
+use crate::message::{uri_user, Method, NameAddr, Request, Response, SipUri, StatusCode};
+use crate::transaction::{ClientKey, ServerKey, Timer, TransactionKey, Transport};
+use crate::Error;
+
+/// An IPv4 or IPv6 network in CIDR notation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl Cidr {
+    /// Whether `ip` is inside the network.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+impl FromStr for Cidr {
+    type Err = Error;
+
+    /// `192.0.2.0/24`, `2001:db8::/32`, or a bare address (a host route).
+    fn from_str(s: &str) -> Result<Self, Error> {
+        let bad = Error::InvalidArgument {
+            reason: "invalid CIDR",
+        };
+        let (addr, prefix) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        };
+        let addr: IpAddr = addr.trim().parse().map_err(|_| bad.clone())?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            Some(p) => p.trim().parse::<u8>().map_err(|_| bad.clone())?,
+            None => max,
+        };
+        if prefix > max {
+            return Err(bad);
+        }
+        Ok(Self { addr, prefix })
+    }
+}
+
+impl fmt::Display for Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+/// A trunk: customers from `sources` are routed to `target_uri`.
+#[derive(Debug, Clone)]
+pub struct Trunk {
+    /// Name for logs and events.
+    pub name: String,
+    /// Networks customers of this trunk send from.
+    pub sources: Vec<Cidr>,
+    /// Carrier URI; its host must be an IP address (no DNS here).
+    pub target_uri: String,
+    /// Where B legs are sent (from the target URI, port 5060 by default).
+    pub target: SocketAddr,
+    /// Transport of the B legs (`transport` URI parameter, UDP by default).
+    pub transport: Transport,
+    target_host_port: String,
+}
+
+impl Trunk {
+    /// A trunk; fails if the target is not a `sip:` URI with an IP host.
+    pub fn new(
+        name: impl Into<String>,
+        sources: Vec<Cidr>,
+        target_uri: impl Into<String>,
+    ) -> Result<Self, Error> {
+        let target_uri = target_uri.into();
+        let uri = SipUri::parse(&target_uri)?;
+        let ip: IpAddr = uri
+            .host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse()
+            .map_err(|_| Error::InvalidUri {
+                uri: target_uri.clone(),
+            })?;
+        let transport = match uri.transport.as_deref() {
+            Some("TCP") => Transport::Tcp,
+            Some("TLS") => Transport::Tls,
+            _ if uri.secure => Transport::Tls,
+            _ => Transport::Udp,
+        };
+        let default_port = if transport == Transport::Tls {
+            5061
+        } else {
+            5060
+        };
+        Ok(Self {
+            name: name.into(),
+            sources,
+            target: SocketAddr::new(ip, uri.port.unwrap_or(default_port)),
+            transport,
+            target_host_port: uri.host_port(),
+            target_uri,
+        })
+    }
+
+    fn accepts(&self, ip: IpAddr) -> bool {
+        self.sources.iter().any(|c| c.contains(ip))
+    }
+}
+
+/// B2BUA configuration.
+#[derive(Debug, Clone)]
+pub struct B2buaConfig {
+    /// Transaction layer settings; `via_sent_by` is also our Contact host.
+    pub endpoint: EndpointConfig,
+    /// The trunk table, searched in order.
+    pub trunks: Vec<Trunk>,
+    /// Headers copied verbatim from the A-leg INVITE to the B leg.
+    pub copy_headers: Vec<String>,
+}
+
+impl Default for B2buaConfig {
+    fn default() -> Self {
+        Self {
+            endpoint: EndpointConfig::default(),
+            trunks: Vec::new(),
+            copy_headers: vec!["X-User-Data".to_owned()],
+        }
+    }
+}
+
+/// Identifies a call inside one [`B2bua`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CallId(pub u64);
+
+/// What happened to a call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallEvent {
+    /// An INVITE was accepted and a B leg placed on `trunk`.
+    Started {
+        /// The call.
+        call: CallId,
+        /// Trunk name.
+        trunk: String,
+    },
+    /// The carrier answered and the answer was relayed.
+    Answered {
+        /// The call.
+        call: CallId,
+    },
+    /// The call is over; `status` is the final status sent to the customer
+    /// for unanswered calls, 200 for answered ones.
+    Ended {
+        /// The call.
+        call: CallId,
+        /// Final status of the A leg's INVITE.
+        status: u16,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CallState {
+    /// B leg INVITE pending.
+    Proceeding,
+    /// The customer cancelled; waiting for the B leg's final response.
+    Cancelling,
+    /// 2xx relayed to the customer.
+    Answered,
+    /// BYE sent or received; waiting for the remaining transactions.
+    Ending,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ClientRole {
+    BInvite,
+    BCancel,
+    BBye,
+    ABye,
+}
+
+#[derive(Debug)]
+struct Call {
+    id: CallId,
+    state: CallState,
+    trunk: usize,
+    // A leg (customer side): we are the UAS.
+    a_invite: Request,
+    a_key: ServerKey,
+    a_source: SocketAddr,
+    a_transport: Transport,
+    a_call_id: String,
+    a_remote_tag: String,
+    a_local_tag: String,
+    a_local_cseq: u32,
+    a_final_sent: bool,
+    // B leg (carrier side): we are the UAC.
+    b_invite: Request,
+    b_key: ClientKey,
+    b_call_id: String,
+    b_remote_tag: Option<String>,
+    b_remote_target: Option<String>,
+    b_route_set: Vec<String>,
+    b_local_cseq: u32,
+    b_ack: Option<Request>,
+    /// Client transactions of this call without a final outcome yet.
+    open: HashSet<ClientKey>,
+    ended_reported: bool,
+}
+
+/// The B2BUA: owns an [`Endpoint`] and drives it as its transaction user.
+#[derive(Debug)]
+pub struct B2bua {
+    ep: Endpoint,
+    config: B2buaConfig,
+    calls: HashMap<CallId, Call>,
+    by_a_invite: HashMap<ServerKey, CallId>,
+    by_a_dialog: HashMap<(String, String), CallId>,
+    by_b_call_id: HashMap<String, CallId>,
+    by_client: HashMap<ClientKey, (CallId, ClientRole)>,
+    next_call: u64,
+    events: VecDeque<CallEvent>,
+}
+
+impl B2bua {
+    /// A B2BUA; `seed` drives every tag, branch and Call-ID.
+    pub fn new(config: B2buaConfig, seed: u64) -> Self {
+        Self {
+            ep: Endpoint::new(config.endpoint.clone(), seed),
+            config,
+            calls: HashMap::new(),
+            by_a_invite: HashMap::new(),
+            by_a_dialog: HashMap::new(),
+            by_b_call_id: HashMap::new(),
+            by_client: HashMap::new(),
+            next_call: 1,
+            events: VecDeque::new(),
+        }
+    }
+
+    /// A received message (see [`Endpoint::handle_datagram`]).
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        transport: Transport,
+        data: &[u8],
+    ) {
+        self.ep.handle_datagram(now, from, transport, data);
+        self.process(now);
+    }
+
+    /// Timers (see [`Endpoint::handle_timeout`]).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.ep.handle_timeout(now);
+        self.process(now);
+    }
+
+    /// A send failed (see [`Endpoint::handle_transport_error`]).
+    pub fn handle_transport_error(&mut self, now: Instant, key: &TransactionKey) {
+        self.ep.handle_transport_error(now, key);
+        self.process(now);
+    }
+
+    /// Next message to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.ep.poll_transmit()
+    }
+
+    /// Next deadline.
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
+        self.ep.poll_timeout()
+    }
+
+    /// Next call event.
+    pub fn poll_event(&mut self) -> Option<CallEvent> {
+        self.events.pop_front()
+    }
+
+    /// Number of calls in progress.
+    pub fn call_count(&self) -> usize {
+        self.calls.len()
+    }
+
+    fn process(&mut self, now: Instant) {
+        while let Some(ev) = self.ep.poll_event() {
+            self.on_event(now, ev);
+        }
+    }
+
+    fn on_event(&mut self, now: Instant, ev: Event) {
+        match ev {
+            Event::Request {
+                key,
+                request,
+                source,
+                transport,
+            } => self.on_request(now, key, request, source, transport),
+            Event::Cancel { key, invite, .. } => self.on_cancel(now, key, invite),
+            Event::Ack { request, .. } => self.on_ack(now, request),
+            Event::Response { key, response } => self.on_response(now, key, response),
+            Event::StrayResponse { response, .. } => self.on_stray(now, response),
+            Event::Timeout { key, timer } => self.on_failure(now, key, Some(timer)),
+            Event::TransportError { key } => self.on_failure(now, key, None),
+        }
+    }
+
+    fn reply(&mut self, now: Instant, key: &ServerKey, status: StatusCode) {
+        if let Err(e) = self.ep.reply(now, key, status) {
+            debug!(error = %e, "reply failed");
+        }
+    }
+
+    fn on_request(
+        &mut self,
+        now: Instant,
+        key: ServerKey,
+        req: Request,
+        source: SocketAddr,
+        transport: Transport,
+    ) {
+        if req.method == Method::Options {
+            // Answered locally, in or out of dialog, from anyone (keep-alive
+            // pings come from monitoring hosts too).
+            let mut resp = req.response(StatusCode::OK, None);
+            resp.headers
+                .push("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS");
+            resp.headers.push("Accept", "application/sdp");
+            if let Err(e) = self.ep.respond(now, &key, resp) {
+                debug!(error = %e, "OPTIONS reply failed");
+            }
+            return;
+        }
+        if req.to_tag().is_some() {
+            self.on_in_dialog(now, key, req, source);
+            return;
+        }
+        if req.method != Method::Invite {
+            // Out-of-dialog requests other than INVITE/OPTIONS.
+            let status = if self.trunk_for(source.ip()).is_none() {
+                StatusCode::FORBIDDEN
+            } else {
+                StatusCode::METHOD_NOT_ALLOWED
+            };
+            self.reply(now, &key, status);
+            return;
+        }
+        self.on_initial_invite(now, key, req, source, transport);
+    }
+
+    fn trunk_for(&self, ip: IpAddr) -> Option<usize> {
+        self.config.trunks.iter().position(|t| t.accepts(ip))
+    }
+
+    fn on_initial_invite(
+        &mut self,
+        now: Instant,
+        a_key: ServerKey,
+        a_inv: Request,
+        source: SocketAddr,
+        transport: Transport,
+    ) {
+        let Some(trunk_idx) = self.trunk_for(source.ip()) else {
+            info!(%source, "INVITE from unknown source: 403");
+            self.reply(now, &a_key, StatusCode::FORBIDDEN);
+            return;
+        };
+        // RFC 3261 §16.3 step 3 (applied as a B2BUA): no hop left -> 483.
+        let max_forwards = match a_inv.max_forwards() {
+            Ok(Some(0)) => {
+                self.reply(now, &a_key, Error::TooManyHops.status_or_500());
+                return;
+            }
+            Ok(Some(n)) => n - 1,
+            _ => 69,
+        };
+        // §8.2.2.3: we support no extensions that need Require.
+        let required: Vec<String> = a_inv
+            .headers
+            .elements("Require")
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        if !required.is_empty() {
+            let mut resp = a_inv.response(
+                Error::BadExtension {
+                    unsupported: required.clone(),
+                }
+                .status_or_500(),
+                None,
+            );
+            resp.headers.push("Unsupported", required.join(", "));
+            if let Err(e) = self.ep.respond(now, &a_key, resp) {
+                debug!(error = %e, "420 failed");
+            }
+            return;
+        }
+        let Some(user) = uri_user(&a_inv.uri).or_else(|| a_inv.to_header().ok()?.user()) else {
+            self.reply(now, &a_key, StatusCode::NOT_FOUND);
+            return;
+        };
+        let (Ok(a_from), Ok(a_to), Ok(a_call_id)) =
+            (a_inv.from_header(), a_inv.to_header(), a_inv.call_id())
+        else {
+            self.reply(now, &a_key, StatusCode::BAD_REQUEST);
+            return;
+        };
+        let a_remote_tag = a_from.tag().unwrap_or_default().to_owned();
+        let a_call_id = a_call_id.to_owned();
+
+        let trunk = &self.config.trunks[trunk_idx];
+        let local = self.config.endpoint.via_sent_by.clone();
+        let target_hp = trunk.target_host_port.clone();
+        let (b_dest, b_transport, trunk_name) = (trunk.target, trunk.transport, trunk.name.clone());
+        let transport_param = match b_transport {
+            Transport::Udp => "",
+            Transport::Tcp => ";transport=tcp",
+            Transport::Tls => ";transport=tls",
+        };
+
+        let b_call_id = format!("{}@tonegate", self.ep.new_call_id());
+        let b_local_tag = self.ep.new_tag();
+        let a_local_tag = self.ep.new_tag();
+        let from_user = a_from.user().unwrap_or_else(|| "anonymous".to_owned());
+        let to_user = a_to.user().unwrap_or_else(|| user.clone());
+        let mut b_from = NameAddr::new(format!("sip:{from_user}@{local}"));
+        b_from.display_name = a_from.display_name.clone();
+        b_from.set_tag(b_local_tag.clone());
+
+        let mut b_inv = Request::new(
+            Method::Invite,
+            format!("sip:{user}@{target_hp}{transport_param}"),
+        )
+        .with_header("Max-Forwards", max_forwards.to_string())
+        .with_header("From", b_from.to_string())
+        .with_header(
+            "To",
+            NameAddr::new(format!("sip:{to_user}@{target_hp}")).to_string(),
+        )
+        .with_header("Call-ID", b_call_id.clone())
+        .with_header("CSeq", "1 INVITE")
+        .with_header("Contact", format!("<sip:gw@{local}{transport_param}>"));
+        for pai in a_inv.headers.get_all("P-Asserted-Identity") {
+            b_inv.headers.push("P-Asserted-Identity", pai);
+        }
+        for name in &self.config.copy_headers {
+            for v in a_inv.headers.get_all(name) {
+                b_inv.headers.push(name.clone(), v);
+            }
+        }
+        if !a_inv.body.is_empty() {
+            b_inv.set_body(a_inv.header("Content-Type"), a_inv.body.clone());
+        }
+
+        let b_key = match self.ep.send_request(now, b_inv, b_dest, b_transport) {
+            Ok(k) => k,
+            Err(e) => {
+                warn!(error = %e, "could not place B leg");
+                self.reply(now, &a_key, StatusCode::SERVER_INTERNAL_ERROR);
+                return;
+            }
+        };
+        let b_invite = self
+            .ep
+            .client_request(&b_key)
+            .cloned()
+            .unwrap_or_else(|| Request::new(Method::Invite, ""));
+        let id = CallId(self.next_call);
+        self.next_call += 1;
+        info!(call = id.0, trunk = %trunk_name, "call started");
+        self.by_a_invite.insert(a_key.clone(), id);
+        self.by_a_dialog
+            .insert((a_call_id.clone(), a_remote_tag.clone()), id);
+        self.by_b_call_id.insert(b_call_id.clone(), id);
+        self.by_client
+            .insert(b_key.clone(), (id, ClientRole::BInvite));
+        let b_key_open = b_key.clone();
+        self.calls.insert(
+            id,
+            Call {
+                id,
+                state: CallState::Proceeding,
+                trunk: trunk_idx,
+                a_invite: a_inv,
+                a_key,
+                a_source: source,
+                a_transport: transport,
+                a_call_id,
+                a_remote_tag,
+                a_local_tag,
+                a_local_cseq: 0,
+                a_final_sent: false,
+                b_invite,
+                b_key,
+                b_call_id,
+                b_remote_tag: None,
+                b_remote_target: None,
+                b_route_set: Vec::new(),
+                b_local_cseq: 1,
+                b_ack: None,
+                open: HashSet::from([b_key_open]),
+                ended_reported: false,
+            },
+        );
+        self.events.push_back(CallEvent::Started {
+            call: id,
+            trunk: trunk_name,
+        });
+    }
+
+    /// Which call an in-dialog request belongs to, and whether it came from
+    /// the A side.
+    fn dialog_of(&self, req: &Request) -> Option<(CallId, bool)> {
+        let call_id = req.call_id().ok()?;
+        if let Some(id) = self.by_b_call_id.get(call_id) {
+            return Some((*id, false));
+        }
+        let ftag = req.from_tag()?;
+        self.by_a_dialog
+            .get(&(call_id.to_owned(), ftag))
+            .map(|id| (*id, true))
+    }
+
+    fn on_in_dialog(&mut self, now: Instant, key: ServerKey, req: Request, _source: SocketAddr) {
+        let Some((id, from_a)) = self.dialog_of(&req) else {
+            // §12.2.2: no such dialog.
+            self.reply(now, &key, StatusCode::CALL_DOES_NOT_EXIST);
+            return;
+        };
+        if req.method != Method::Bye {
+            // re-INVITE, UPDATE, INFO, ... are not relayed yet.
+            self.reply(now, &key, StatusCode::NOT_IMPLEMENTED);
+            return;
+        }
+        self.reply(now, &key, StatusCode::OK);
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        if call.state == CallState::Ending {
+            return;
+        }
+        info!(call = id.0, from_a, "BYE");
+        let answered = call.state == CallState::Answered;
+        match (from_a, answered) {
+            (true, true) => self.send_b_bye(now, id),
+            // BYE on an early dialog: like a CANCEL.
+            (true, false) => self.cancel_b(now, id),
+            (false, true) => self.send_a_bye(now, id),
+            (false, false) => {
+                let resp = call
+                    .a_invite
+                    .response(StatusCode::TEMPORARILY_UNAVAILABLE, Some(&call.a_local_tag));
+                let a_key = call.a_key.clone();
+                self.send_a_final(now, id, &a_key, resp);
+            }
+        }
+        if let Some(call) = self.calls.get_mut(&id) {
+            call.state = CallState::Ending;
+        }
+        self.report_end(id, 200);
+        self.maybe_remove(id);
+    }
+
+    fn on_cancel(&mut self, now: Instant, cancel_key: ServerKey, invite: ServerKey) {
+        // §9.2: the CANCEL itself is answered 200 when it matched.
+        self.reply(now, &cancel_key, StatusCode::OK);
+        let Some(id) = self.by_a_invite.get(&invite).copied() else {
+            // Matched an INVITE we already rejected: nothing to do.
+            return;
+        };
+        let Some(call) = self.calls.get(&id) else {
+            return;
+        };
+        if call.state != CallState::Proceeding || call.a_final_sent {
+            return;
+        }
+        info!(call = id.0, "customer cancelled");
+        self.cancel_b(now, id);
+        self.report_end(id, 487);
+    }
+
+    /// CANCEL the B leg, answer 487 on the A leg.
+    fn cancel_b(&mut self, now: Instant, id: CallId) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        call.state = CallState::Cancelling;
+        let b_key = call.b_key.clone();
+        let a_key = call.a_key.clone();
+        let a_tag = call.a_local_tag.clone();
+        let a_inv = call.a_invite.clone();
+        match self.ep.cancel(now, &b_key) {
+            Ok(k) => {
+                call.open.insert(k.clone());
+                self.by_client.insert(k, (id, ClientRole::BCancel));
+            }
+            Err(e) => debug!(error = %e, "CANCEL not sent (B leg already final)"),
+        }
+        self.send_a_final(
+            now,
+            id,
+            &a_key,
+            a_inv.response(StatusCode::REQUEST_TERMINATED, Some(&a_tag)),
+        );
+    }
+
+    fn send_a_final(&mut self, now: Instant, id: CallId, a_key: &ServerKey, resp: Response) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        if call.a_final_sent {
+            return;
+        }
+        call.a_final_sent = true;
+        if let Err(e) = self.ep.respond(now, a_key, resp) {
+            debug!(error = %e, "final response to A failed");
+        }
+    }
+
+    fn on_ack(&mut self, now: Instant, ack: Request) {
+        let Some((id, true)) = self.dialog_of(&ack) else {
+            return;
+        };
+        let Some(call) = self.calls.get(&id) else {
+            return;
+        };
+        if call.state != CallState::Answered || call.b_ack.is_some() {
+            return;
+        }
+        // End-to-end ACK: the customer's ACK triggers ours, with its body.
+        let mut b_ack = self.b_ack_request(id);
+        if !ack.body.is_empty() {
+            b_ack.set_body(ack.header("Content-Type"), ack.body.clone());
+        }
+        self.send_b_ack(now, id, b_ack);
+    }
+
+    fn send_b_ack(&mut self, now: Instant, id: CallId, ack: Request) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let trunk = &self.config.trunks[call.trunk];
+        let (dest, transport) = (trunk.target, trunk.transport);
+        call.b_ack = Some(ack.clone());
+        if let Err(e) = self.ep.send_ack(now, ack, dest, transport) {
+            warn!(error = %e, "B-leg ACK failed");
+        }
+    }
+
+    fn on_response(&mut self, now: Instant, key: ClientKey, resp: Response) {
+        let Some((id, role)) = self.by_client.get(&key).copied() else {
+            return;
+        };
+        let status = resp.status;
+        if status.is_final() {
+            self.client_done(id, &key);
+        }
+        if role != ClientRole::BInvite {
+            self.maybe_remove(id);
+            return;
+        }
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        if let Some(tag) = resp.to_tag() {
+            call.b_remote_tag = Some(tag);
+        }
+        if status.is_provisional() {
+            if status == StatusCode::TRYING || call.state != CallState::Proceeding {
+                return;
+            }
+            let a_resp = relay_response(call, &resp, &self.config.endpoint.via_sent_by);
+            let a_key = call.a_key.clone();
+            if let Err(e) = self.ep.respond(now, &a_key, a_resp) {
+                debug!(error = %e, "relaying provisional failed");
+            }
+            return;
+        }
+        if status.is_success() {
+            if let Some(Ok(c)) = resp
+                .header("Contact")
+                .map(|c| NameAddr::parse(c, "Contact"))
+            {
+                call.b_remote_target = Some(c.uri);
+            }
+            // §12.1.2: the UAC's route set is the Record-Route reversed.
+            let mut rr: Vec<String> = resp
+                .headers
+                .elements("Record-Route")
+                .into_iter()
+                .map(str::to_owned)
+                .collect();
+            rr.reverse();
+            call.b_route_set = rr;
+            match call.state {
+                CallState::Proceeding => {
+                    call.state = CallState::Answered;
+                    let a_resp = relay_response(call, &resp, &self.config.endpoint.via_sent_by);
+                    let a_key = call.a_key.clone();
+                    call.a_final_sent = true;
+                    if let Err(e) = self.ep.respond(now, &a_key, a_resp) {
+                        debug!(error = %e, "relaying 2xx failed");
+                    }
+                    info!(call = id.0, "answered");
+                    self.events.push_back(CallEvent::Answered { call: id });
+                }
+                CallState::Answered | CallState::Ending => {
+                    // A 2xx retransmission: re-send our ACK if we sent one.
+                    if let Some(ack) = call.b_ack.clone() {
+                        self.send_b_ack(now, id, ack);
+                    }
+                }
+                CallState::Cancelling => {
+                    // The 200 crossed our CANCEL: ACK it and hang up.
+                    if call.b_ack.is_none() {
+                        info!(call = id.0, "200 crossed CANCEL: ACK + BYE");
+                        let ack = self.b_ack_request(id);
+                        self.send_b_ack(now, id, ack);
+                        self.send_b_bye(now, id);
+                        if let Some(call) = self.calls.get_mut(&id) {
+                            call.state = CallState::Ending;
+                        }
+                    } else if let Some(ack) = call.b_ack.clone() {
+                        self.send_b_ack(now, id, ack);
+                    }
+                }
+            }
+            self.maybe_remove(id);
+            return;
+        }
+        // 300-699: ACKed by the transaction; relay the status.
+        if call.state == CallState::Proceeding {
+            let a_resp = relay_response(call, &resp, &self.config.endpoint.via_sent_by);
+            let a_key = call.a_key.clone();
+            self.send_a_final(now, id, &a_key, a_resp);
+            self.report_end(id, status.code());
+        }
+        if let Some(call) = self.calls.get_mut(&id) {
+            call.state = CallState::Ending;
+        }
+        self.maybe_remove(id);
+    }
+
+    fn on_stray(&mut self, now: Instant, resp: Response) {
+        let Ok(call_id) = resp.call_id() else { return };
+        let Some(id) = self.by_b_call_id.get(call_id).copied() else {
+            return;
+        };
+        if let Some(ack) = self.calls.get(&id).and_then(|c| c.b_ack.clone()) {
+            self.send_b_ack(now, id, ack);
+        }
+    }
+
+    fn on_failure(&mut self, now: Instant, key: TransactionKey, timer: Option<Timer>) {
+        match key {
+            TransactionKey::Client(key) => {
+                let Some((id, role)) = self.by_client.get(&key).copied() else {
+                    return;
+                };
+                self.client_done(id, &key);
+                if role == ClientRole::BInvite {
+                    if let Some(call) = self.calls.get_mut(&id) {
+                        if call.state == CallState::Proceeding {
+                            // Timer B (or a transport failure) on the B leg.
+                            let status = if timer.is_some() {
+                                StatusCode::REQUEST_TIMEOUT
+                            } else {
+                                StatusCode::SERVICE_UNAVAILABLE
+                            };
+                            info!(call = id.0, ?timer, "B leg failed: {}", status.code());
+                            call.state = CallState::Ending;
+                            let resp = call.a_invite.response(status, Some(&call.a_local_tag));
+                            let a_key = call.a_key.clone();
+                            self.send_a_final(now, id, &a_key, resp);
+                            self.report_end(id, status.code());
+                        } else if call.state == CallState::Cancelling {
+                            // No final response after our CANCEL (§9.1).
+                            call.state = CallState::Ending;
+                        }
+                    }
+                }
+                self.maybe_remove(id);
+            }
+            TransactionKey::Server(key) => {
+                // Timer L: the customer never ACKed our 2xx (§13.3.1.4): BYE
+                // both legs. Timer H: no ACK for an error: nothing to do.
+                if timer != Some(Timer::L) {
+                    return;
+                }
+                let Some(id) = self.by_a_invite.get(&key).copied() else {
+                    return;
+                };
+                let Some(call) = self.calls.get_mut(&id) else {
+                    return;
+                };
+                if call.state != CallState::Answered {
+                    return;
+                }
+                info!(call = id.0, "no ACK from customer: BYE both legs");
+                call.state = CallState::Ending;
+                if call.b_ack.is_none() {
+                    let ack = self.b_ack_request(id);
+                    self.send_b_ack(now, id, ack);
+                }
+                self.send_b_bye(now, id);
+                self.send_a_bye(now, id);
+                self.report_end(id, 200);
+                self.maybe_remove(id);
+            }
+        }
+    }
+
+    /// A client transaction of the call reached its outcome. Its key stays
+    /// mapped (a 2xx may be retransmitted) until the call is removed.
+    fn client_done(&mut self, id: CallId, key: &ClientKey) {
+        if let Some(call) = self.calls.get_mut(&id) {
+            call.open.remove(key);
+        }
+    }
+
+    /// The ACK for the B leg's 2xx (§13.2.2.4: the INVITE's CSeq number).
+    fn b_ack_request(&mut self, id: CallId) -> Request {
+        let seq = self.calls.get(&id).map(Call::b_invite_seq);
+        self.b_in_dialog(id, Method::Ack, seq)
+    }
+
+    /// A request inside the B dialog (ACK reuses the INVITE's CSeq).
+    fn b_in_dialog(&mut self, id: CallId, method: Method, seq: Option<u32>) -> Request {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return Request::new(method, "");
+        };
+        let seq = seq.unwrap_or_else(|| {
+            call.b_local_cseq += 1;
+            call.b_local_cseq
+        });
+        let target = call
+            .b_remote_target
+            .clone()
+            .unwrap_or_else(|| call.b_invite.uri.clone());
+        let mut to = call
+            .b_invite
+            .to_header()
+            .unwrap_or_else(|_| NameAddr::new(target.clone()));
+        if let Some(tag) = &call.b_remote_tag {
+            to.set_tag(tag.clone());
+        }
+        let mut req = Request::new(method.clone(), target)
+            .with_header("From", call.b_invite.header("From").unwrap_or_default())
+            .with_header("To", to.to_string())
+            .with_header("Call-ID", call.b_call_id.clone())
+            .with_header("CSeq", format!("{seq} {method}"));
+        for r in &call.b_route_set {
+            req.headers.push("Route", r.clone());
+        }
+        req
+    }
+
+    fn send_b_bye(&mut self, now: Instant, id: CallId) {
+        let bye = self.b_in_dialog(id, Method::Bye, None);
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let trunk = &self.config.trunks[call.trunk];
+        match self
+            .ep
+            .send_request(now, bye, trunk.target, trunk.transport)
+        {
+            Ok(k) => {
+                call.open.insert(k.clone());
+                self.by_client.insert(k, (id, ClientRole::BBye));
+            }
+            Err(e) => warn!(error = %e, "B-leg BYE failed"),
+        }
+    }
+
+    fn send_a_bye(&mut self, now: Instant, id: CallId) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        call.a_local_cseq += 1;
+        let a = &call.a_invite;
+        // We are the UAS of the A dialog: our From is its To (with our tag),
+        // the target is the customer's Contact, the route set its
+        // Record-Route in order (§12.1.1).
+        let target = a
+            .header("Contact")
+            .and_then(|c| NameAddr::parse(c, "Contact").ok())
+            .map(|c| c.uri)
+            .unwrap_or_else(|| a.uri.clone());
+        let mut from = a
+            .to_header()
+            .unwrap_or_else(|_| NameAddr::new(a.uri.clone()));
+        from.set_tag(call.a_local_tag.clone());
+        let mut bye = Request::new(Method::Bye, target)
+            .with_header("From", from.to_string())
+            .with_header("To", a.header("From").unwrap_or_default())
+            .with_header("Call-ID", call.a_call_id.clone())
+            .with_header("CSeq", format!("{} BYE", call.a_local_cseq));
+        for rr in a.headers.elements("Record-Route") {
+            bye.headers.push("Route", rr);
+        }
+        let (dest, transport) = (call.a_source, call.a_transport);
+        match self.ep.send_request(now, bye, dest, transport) {
+            Ok(k) => {
+                call.open.insert(k.clone());
+                self.by_client.insert(k, (id, ClientRole::ABye));
+            }
+            Err(e) => warn!(error = %e, "A-leg BYE failed"),
+        }
+    }
+
+    fn report_end(&mut self, id: CallId, status: u16) {
+        if let Some(call) = self.calls.get_mut(&id) {
+            if !call.ended_reported {
+                call.ended_reported = true;
+                self.events.push_back(CallEvent::Ended { call: id, status });
+            }
+        }
+    }
+
+    /// Forget a call once it is over and none of its transactions runs.
+    fn maybe_remove(&mut self, id: CallId) {
+        let Some(call) = self.calls.get(&id) else {
+            return;
+        };
+        if call.state != CallState::Ending || !call.open.is_empty() {
+            return;
+        }
+        debug!(call = id.0, "call removed");
+        if let Some(call) = self.calls.remove(&id) {
+            self.by_a_invite.remove(&call.a_key);
+            self.by_a_dialog
+                .remove(&(call.a_call_id.clone(), call.a_remote_tag.clone()));
+            self.by_b_call_id.remove(&call.b_call_id);
+            self.by_client.retain(|_, (c, _)| *c != call.id);
+            if !call.ended_reported {
+                self.events.push_back(CallEvent::Ended {
+                    call: id,
+                    status: 200,
+                });
+            }
+        }
+    }
+}
+
+impl Call {
+    fn b_invite_seq(&self) -> u32 {
+        self.b_invite.cseq().map(|c| c.seq).unwrap_or(1)
+    }
+}
+
+impl Error {
+    /// The response status of this error, 500 if it has none.
+    fn status_or_500(&self) -> StatusCode {
+        self.response_status()
+            .unwrap_or(StatusCode::SERVER_INTERNAL_ERROR)
+    }
+}
+
+/// A response from the B leg turned into one for the A leg: status, reason
+/// and body (with Content-Type) copied; our tag and Contact; nothing else
+/// of the carrier's.
+fn relay_response(call: &Call, b: &Response, local: &str) -> Response {
+    let mut a = call.a_invite.response(b.status, Some(&call.a_local_tag));
+    a.reason = b.reason.clone();
+    if b.status != StatusCode::TRYING && (b.status.is_success() || b.status.is_provisional()) {
+        let transport_param = match call.a_transport {
+            Transport::Udp => "",
+            Transport::Tcp => ";transport=tcp",
+            Transport::Tls => ";transport=tls",
+        };
+        a.headers
+            .push("Contact", format!("<sip:gw@{local}{transport_param}>"));
+    }
+    if !b.body.is_empty() {
+        a.set_body(b.header("Content-Type"), b.body.clone());
+    }
+    a
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cidr_matching() {
+        let c: Cidr = "192.0.2.0/24".parse().unwrap();
+        assert!(c.contains("192.0.2.77".parse().unwrap()));
+        assert!(!c.contains("192.0.3.1".parse().unwrap()));
+        assert!(!c.contains("2001:db8::1".parse().unwrap()));
+        let h: Cidr = "198.51.100.7".parse().unwrap();
+        assert!(h.contains("198.51.100.7".parse().unwrap()));
+        assert!(!h.contains("198.51.100.8".parse().unwrap()));
+        let all: Cidr = "0.0.0.0/0".parse().unwrap();
+        assert!(all.contains("203.0.113.9".parse().unwrap()));
+        let v6: Cidr = "2001:db8::/32".parse().unwrap();
+        assert!(v6.contains("2001:db8:1::5".parse().unwrap()));
+        assert!(!v6.contains("2001:db9::5".parse().unwrap()));
+        assert!("10.0.0.0/33".parse::<Cidr>().is_err());
+        assert!("nonsense/8".parse::<Cidr>().is_err());
+        assert_eq!(c.to_string(), "192.0.2.0/24");
+    }
+
+    #[test]
+    fn trunk_target_resolution() {
+        let t = Trunk::new("c", vec![], "sip:203.0.113.5:5070;transport=tcp").unwrap();
+        assert_eq!(t.target, "203.0.113.5:5070".parse().unwrap());
+        assert_eq!(t.transport, Transport::Tcp);
+        let t = Trunk::new("c", vec![], "sip:203.0.113.5").unwrap();
+        assert_eq!(t.target.port(), 5060);
+        assert_eq!(t.transport, Transport::Udp);
+        assert!(Trunk::new("c", vec![], "sip:carrier.example.com").is_err());
+    }
+}

@@ -1,0 +1,221 @@
+//! Harness for B2BUA scenarios: a customer at 192.0.2.10 on trunk
+//! "acme" (192.0.2.0/24) routed to a carrier at 203.0.113.5.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use tonegate_sip::b2bua::{B2bua, B2buaConfig, CallEvent, Trunk};
+use tonegate_sip::message::{parse, Request, Response, SipMessage, StatusCode};
+use tonegate_sip::{EndpointConfig, Transport};
+
+pub const CUSTOMER: &str = "192.0.2.10:5060";
+pub const CARRIER: &str = "203.0.113.5:5060";
+pub const STRANGER: &str = "198.51.100.66:5060";
+
+pub fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+/// What the B2BUA sent, split by destination.
+#[derive(Debug, Default)]
+pub struct Out {
+    pub to_customer: Vec<SipMessage>,
+    pub to_carrier: Vec<SipMessage>,
+    pub raw_to_carrier: Vec<Vec<u8>>,
+    pub raw_to_customer: Vec<Vec<u8>>,
+}
+
+impl Out {
+    pub fn customer_statuses(&self) -> Vec<u16> {
+        super::statuses(&self.to_customer)
+    }
+    pub fn carrier_methods(&self) -> Vec<String> {
+        self.to_carrier
+            .iter()
+            .map(|m| match m {
+                SipMessage::Request(r) => r.method.to_string(),
+                SipMessage::Response(r) => r.status.code().to_string(),
+            })
+            .collect()
+    }
+    pub fn carrier_request(&self, method: &str) -> Request {
+        self.to_carrier
+            .iter()
+            .find_map(|m| match m {
+                SipMessage::Request(r) if r.method.as_str() == method => Some(r.clone()),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("no {method} to carrier in {:?}", self.carrier_methods()))
+    }
+    pub fn customer_response(&self, status: u16) -> Response {
+        self.to_customer
+            .iter()
+            .find_map(|m| match m {
+                SipMessage::Response(r) if r.status.code() == status => Some(r.clone()),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("no {status} to customer in {:?}", self.customer_statuses()))
+    }
+}
+
+pub struct B2bHarness {
+    pub b2b: B2bua,
+    pub t0: Instant,
+    pub now: Instant,
+}
+
+impl B2bHarness {
+    pub fn new() -> Self {
+        let trunk = Trunk::new(
+            "acme",
+            vec!["192.0.2.0/24".parse().unwrap()],
+            "sip:203.0.113.5:5060",
+        )
+        .unwrap();
+        let config = B2buaConfig {
+            endpoint: EndpointConfig {
+                via_sent_by: "198.18.0.1:5060".into(),
+                ..EndpointConfig::default()
+            },
+            trunks: vec![trunk],
+            ..B2buaConfig::default()
+        };
+        let t0 = Instant::now();
+        Self {
+            b2b: B2bua::new(config, 7),
+            t0,
+            now: t0,
+        }
+    }
+
+    pub fn recv_customer(&mut self, msg: &[u8]) -> Out {
+        self.b2b
+            .handle_datagram(self.now, addr(CUSTOMER), Transport::Udp, msg);
+        self.drain()
+    }
+
+    pub fn recv_carrier(&mut self, msg: &[u8]) -> Out {
+        self.b2b
+            .handle_datagram(self.now, addr(CARRIER), Transport::Udp, msg);
+        self.drain()
+    }
+
+    pub fn recv_from(&mut self, from: &str, msg: &[u8]) -> Out {
+        self.b2b
+            .handle_datagram(self.now, addr(from), Transport::Udp, msg);
+        self.drain()
+    }
+
+    pub fn advance(&mut self, d: Duration) -> Out {
+        let end = self.now + d;
+        let mut out = Out::default();
+        while let Some(at) = self.b2b.poll_timeout() {
+            if at > end {
+                break;
+            }
+            self.now = at.max(self.now);
+            self.b2b.handle_timeout(self.now);
+            let o = self.drain();
+            out.to_customer.extend(o.to_customer);
+            out.to_carrier.extend(o.to_carrier);
+            out.raw_to_carrier.extend(o.raw_to_carrier);
+            out.raw_to_customer.extend(o.raw_to_customer);
+        }
+        self.now = end;
+        out
+    }
+
+    pub fn drain(&mut self) -> Out {
+        let mut out = Out::default();
+        while let Some(t) = self.b2b.poll_transmit() {
+            let m = parse(&t.payload).expect("B2BUA output parses");
+            if t.destination == addr(CARRIER) {
+                out.to_carrier.push(m);
+                out.raw_to_carrier.push(t.payload.to_vec());
+            } else {
+                out.to_customer.push(m);
+                out.raw_to_customer.push(t.payload.to_vec());
+            }
+        }
+        out
+    }
+
+    pub fn events(&mut self) -> Vec<CallEvent> {
+        std::iter::from_fn(|| self.b2b.poll_event()).collect()
+    }
+}
+
+pub const OFFER: &str = "v=0\r\no=cust 1 1 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.10\r\nt=0 0\r\nm=audio 4000 RTP/AVP 8\r\n";
+pub const ANSWER: &str = "v=0\r\no=carrier 2 2 IN IP4 203.0.113.9\r\ns=-\r\nc=IN IP4 203.0.113.9\r\nt=0 0\r\nm=audio 6000 RTP/AVP 8\r\n";
+
+/// The customer's INVITE, with Record-Route, PAI and X-User-Data.
+pub fn customer_invite(branch: &str, max_forwards: u32) -> String {
+    format!(
+        "INVITE sip:+4930123456@198.18.0.1 SIP/2.0\r\n\
+Via: SIP/2.0/UDP 192.0.2.10:5060;branch={branch};rport\r\n\
+Via: SIP/2.0/UDP 10.99.0.7:5060;branch=z9hG4bKinternal\r\n\
+Record-Route: <sip:edge.customer.example;lr>\r\n\
+Max-Forwards: {max_forwards}\r\n\
+From: \"Alice\" <sip:+4940111@customer.example>;tag=custtag\r\n\
+To: <sip:+4930123456@198.18.0.1>\r\n\
+Call-ID: secret-call-id@customer.example\r\n\
+CSeq: 20 INVITE\r\n\
+Contact: <sip:alice@192.0.2.10:5060>\r\n\
+P-Asserted-Identity: <sip:+4940111@customer.example>\r\n\
+X-User-Data: account=42;plan=gold\r\n\
+Content-Type: application/sdp\r\n\
+Content-Length: {}\r\n\
+\r\n{OFFER}",
+        OFFER.len()
+    )
+}
+
+/// A request from the customer inside the A dialog.
+pub fn customer_in_dialog(method: &str, branch: &str, cseq: u32, our_tag: &str) -> String {
+    format!(
+        "{method} sip:gw@198.18.0.1:5060 SIP/2.0\r\n\
+Via: SIP/2.0/UDP 192.0.2.10:5060;branch={branch};rport\r\n\
+Max-Forwards: 70\r\n\
+From: \"Alice\" <sip:+4940111@customer.example>;tag=custtag\r\n\
+To: <sip:+4930123456@198.18.0.1>;tag={our_tag}\r\n\
+Call-ID: secret-call-id@customer.example\r\n\
+CSeq: {cseq} {method}\r\n\
+Content-Length: 0\r\n\
+\r\n"
+    )
+}
+
+/// The carrier's response to a request the B2BUA sent it.
+pub fn carrier_response(req: &Request, status: u16, body: Option<&str>) -> Vec<u8> {
+    let mut r = req.response(StatusCode::new(status).unwrap(), Some("carriertag"));
+    if status != 100 {
+        r.headers.push("Contact", "<sip:core@203.0.113.9:5060>");
+        r.headers
+            .push("Record-Route", "<sip:sbc.carrier.example;lr>");
+    }
+    r.headers.push("X-Carrier-Secret", "internal-route-7");
+    if let Some(b) = body {
+        r.set_body(Some("application/sdp"), b.as_bytes().to_vec());
+    }
+    r.to_bytes().to_vec()
+}
+
+/// A request from the carrier inside the B dialog (e.g. BYE).
+pub fn carrier_in_dialog(method: &str, b_invite: &Request, cseq: u32) -> Vec<u8> {
+    let mut to = b_invite.header("From").unwrap().to_owned();
+    to = to.to_string();
+    let from = format!("{};tag=carriertag", b_invite.header("To").unwrap());
+    format!(
+        "{method} sip:gw@198.18.0.1:5060 SIP/2.0\r\n\
+Via: SIP/2.0/UDP 203.0.113.9:5060;branch=z9hG4bKcarrier{cseq}\r\n\
+Max-Forwards: 70\r\n\
+From: {from}\r\n\
+To: {to}\r\n\
+Call-ID: {}\r\n\
+CSeq: {cseq} {method}\r\n\
+Content-Length: 0\r\n\
+\r\n",
+        b_invite.call_id().unwrap()
+    )
+    .into_bytes()
+}

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Regenerate tonegate's test data: wordings.tsv, library/ and devset/.
+#   bash testdata/make-testdata.sh [--seed N] [--jobs N]
+# Needs: espeak-ng, sox with GSM and AMR-NB support (libsox-fmt-all), python3 with numpy.
+# Deterministic: the same seed gives byte-identical files.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+seed=20261123
+jobs=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --seed) seed="$2"; shift 2 ;;
+    --seed=*) seed="${1#*=}"; shift ;;
+    --jobs) jobs="$2"; shift 2 ;;
+    --jobs=*) jobs="${1#*=}"; shift ;;
+    -h|--help) sed -n '2,6p' "$0"; exit 0 ;;
+    *) echo "unknown argument: $1" >&2; exit 2 ;;
+  esac
+done
+for tool in espeak-ng sox python3; do
+  command -v "$tool" >/dev/null || { echo "missing tool: $tool" >&2; exit 1; }
+done
+espeak-ng --voices=cmn | grep -q cmn-latn-pinyin || { echo "espeak-ng lacks the cmn-latn-pinyin voice" >&2; exit 1; }
+sox -h 2>/dev/null | grep -q 'amr-nb' || { echo "sox lacks the amr-nb format (install libsox-fmt-all)" >&2; exit 1; }
+python3 -c 'import numpy' 2>/dev/null || { echo "python3 lacks numpy (pip install numpy)" >&2; exit 1; }
+export LC_ALL=C.UTF-8 PYTHONHASHSEED=0 PYTHONDONTWRITEBYTECODE=1 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
+exec python3 "$here/gen/generate.py" --seed "$seed" --jobs "$jobs" --out "$here"
