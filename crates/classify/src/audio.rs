@@ -25,7 +25,14 @@ const MAX_SECONDS: usize = 3600;
 ///
 /// `extension` (e.g. `"wav"`, `"mp3"`) is a hint for the probe; content decides.
 pub fn decode(bytes: &[u8], extension: Option<&str>) -> Result<Vec<i16>> {
-    let (samples, rate) = decode_native(bytes, extension)?;
+    // symphonia panics on a few impossible headers (a WAV declaring 0 Hz, for one); a bad
+    // file must be an error for its caller, never a crash of the process.
+    let decoded = std::panic::catch_unwind(|| decode_native(bytes, extension)).map_err(|_| {
+        Error::Corrupt {
+            what: "decoder rejected the header",
+        }
+    })?;
+    let (samples, rate) = decoded?;
     if samples.is_empty() {
         return Err(Error::Empty);
     }
@@ -126,8 +133,16 @@ fn decode_native(bytes: &[u8], extension: Option<&str>) -> Result<(Vec<f32>, u32
     Ok((out, rate))
 }
 
-/// Band-limited resampling with a windowed sinc (dasp).
+/// Band-limited resampling with a windowed sinc (dasp). dasp's interpolator does not filter,
+/// so a downsampling first goes through a low-pass at 45 % of the target rate.
 fn resample(input: &[f32], from: u32, to: u32) -> Vec<f32> {
+    let filtered;
+    let input = if to < from {
+        filtered = lowpass(input, 0.45 * to as f32 / from as f32);
+        &filtered[..]
+    } else {
+        input
+    };
     let ring = ring_buffer::Fixed::from([[0.0f32; 1]; 64]);
     let sinc = Sinc::new(ring);
     let source = dasp::signal::from_iter(input.iter().map(|&x| [x]));
@@ -139,6 +154,38 @@ fn resample(input: &[f32], from: u32, to: u32) -> Vec<f32> {
         .take(n_out + delay)
         .skip(delay)
         .map(|[x]| x)
+        .collect()
+}
+
+/// Linear-phase low-pass FIR (Blackman-windowed sinc, 129 taps), `cutoff` as a share of the
+/// sample rate. Written here because it is a dozen lines; only used when loading files.
+fn lowpass(input: &[f32], cutoff: f32) -> Vec<f32> {
+    const TAPS: usize = 129;
+    let half = (TAPS / 2) as isize;
+    let mut h = [0.0f32; TAPS];
+    for (i, x) in h.iter_mut().enumerate() {
+        let n = i as isize - half;
+        let sinc = if n == 0 {
+            2.0 * cutoff
+        } else {
+            (std::f32::consts::TAU * cutoff * n as f32).sin() / (std::f32::consts::PI * n as f32)
+        };
+        let w = 0.42 - 0.5 * (std::f32::consts::TAU * i as f32 / (TAPS - 1) as f32).cos()
+            + 0.08 * (2.0 * std::f32::consts::TAU * i as f32 / (TAPS - 1) as f32).cos();
+        *x = sinc * w;
+    }
+    let len = input.len() as isize;
+    (0..len)
+        .map(|t| {
+            let mut acc = 0.0f32;
+            for (k, &c) in h.iter().enumerate() {
+                let j = t + half - k as isize;
+                if j >= 0 && j < len {
+                    acc += c * input[j as usize];
+                }
+            }
+            acc
+        })
         .collect()
 }
 

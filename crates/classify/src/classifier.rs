@@ -141,7 +141,7 @@ impl Classifier {
                 }
             }
             let mask = matchable_mask(&a);
-            if mask != 0 {
+            if mask != 0 && a.salient() {
                 self.content_frames += 1;
                 if a.stationarity > STATIONARY {
                     self.stationary_frames += 1;
@@ -199,7 +199,7 @@ impl Classifier {
         }
         let tone = self.tone.tone_frames();
         let content = self.content_frames;
-        let label = if content >= 50 && content * 2 >= tone {
+        let label = if content >= 100 && content * 2 >= tone {
             if self.stationary_frames * 100 >= content * 45 {
                 Label::Music
             } else {

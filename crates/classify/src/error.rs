@@ -30,6 +30,12 @@ pub enum Error {
         /// Which part is missing.
         what: &'static str,
     },
+    /// The decoder gave up on a header it could not make sense of.
+    #[error("corrupt audio header ({what})")]
+    Corrupt {
+        /// What was wrong, as far as known.
+        what: &'static str,
+    },
     /// The audio decoded to no samples at all.
     #[error("audio file holds no samples")]
     Empty,

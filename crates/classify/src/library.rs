@@ -46,7 +46,7 @@ const SHARED_WIN: i64 = 50;
 /// Correlation of clean against clean above which a phrase counts as shared.
 const SHARED_CORR: f32 = 0.7;
 /// Frames added on each side of a shared interval.
-const SHARED_MARGIN: i64 = 10;
+const SHARED_MARGIN: i64 = 15;
 
 /// One reference recording, fingerprinted.
 #[derive(Debug, Clone)]
@@ -436,7 +436,9 @@ impl Library {
             marked.fill(false);
             let mut start = (lo + 1 - WINDOW_FRAMES as i64 - 20).max(0);
             let stop = (hi + 20).min(r.frames() as i64);
-            while start + SHARED_WIN <= stop {
+            // Windows every half window, and one flush with the end of the region.
+            let last = stop - SHARED_WIN;
+            while start <= last {
                 let best = (-1..=1)
                     .filter_map(|sh| corr_window(r, start, other, start + offset + sh, SHARED_WIN))
                     .fold(f32::MIN, f32::max);
@@ -445,7 +447,11 @@ impl Library {
                         *m = true;
                     }
                 }
-                start += SHARED_WIN / 2;
+                start = if start < last {
+                    (start + SHARED_WIN / 2).min(last)
+                } else {
+                    last + 1
+                };
             }
             let mut run_start = None;
             for f in 0..=marked.len() {

@@ -13,6 +13,10 @@ const TONE_RATIO_ON: f32 = 0.5;
 const TONE_MIN_DB: f32 = -55.0;
 /// Frames of the opposite state needed to end a segment (debounce).
 const DEBOUNCE: u32 = 3;
+/// Digital silence ends a tone segment only after this many frames: shorter runs are more
+/// likely packet loss concealed by zeros than a cadence gap (the shortest gap, the
+/// unobtainable tone's 0.1 s - 15 %, is 8.5 frames).
+const ZERO_DEBOUNCE: u32 = 7;
 /// Continuous tone this long is dial tone (frames).
 const DIAL_FRAMES: u32 = 300;
 
@@ -48,6 +52,8 @@ pub struct ToneDetector {
     on: bool,
     run: u32,
     pending: u32,
+    /// Whether every pending frame was digital silence.
+    pending_zeroed: bool,
     /// Closed segments, newest last: (on, frames).
     segments: [(bool, u32); 8],
     closed: usize,
@@ -66,22 +72,29 @@ impl ToneDetector {
         tone_ratio > TONE_RATIO_ON && level_db > TONE_MIN_DB
     }
 
-    /// Feeds one analysis frame. `zeroed` frames (concealed loss) hold the current state.
+    /// Feeds one analysis frame. `zeroed` frames (digital silence: a cadence gap, or a loss
+    /// concealed by zeros) end a tone only when they last longer than a loss burst would.
     pub fn push(&mut self, tone_ratio: f32, level_db: f32, zeroed: bool) -> Option<ToneEvent> {
-        let tone = if zeroed {
-            self.on
-        } else {
-            Self::is_tone(tone_ratio, level_db)
-        };
+        let tone = !zeroed && Self::is_tone(tone_ratio, level_db);
         if tone {
             self.tone_frames += 1;
         }
         if tone == self.on {
             self.run += 1 + self.pending;
             self.pending = 0;
+            self.pending_zeroed = false;
         } else {
+            if self.pending == 0 {
+                self.pending_zeroed = true;
+            }
+            self.pending_zeroed &= zeroed;
             self.pending += 1;
-            if self.pending >= DEBOUNCE {
+            let needed = if self.on && self.pending_zeroed {
+                ZERO_DEBOUNCE
+            } else {
+                DEBOUNCE
+            };
+            if self.pending >= needed {
                 let ev = self.close(self.on, self.run);
                 self.on = tone;
                 self.run = self.pending;

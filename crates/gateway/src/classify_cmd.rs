@@ -23,7 +23,7 @@ pub fn json_line(file: &str, d: &Decision) -> serde_json::Value {
         "hangupGcode": d.code.map(|c| c.get()),
         "hangupGname": d.code.map(|c| c.name()),
         "label": d.label.as_str(),
-        "confidence": (d.confidence * 1000.0).round() / 1000.0,
+        "confidence": (f64::from(d.confidence) * 1000.0).round() / 1000.0,
         "decidedAtMs": d.at_ms(),
     })
 }

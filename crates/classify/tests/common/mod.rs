@@ -61,7 +61,13 @@ pub fn devset_audio(row: &Row) -> Vec<i16> {
 }
 
 /// The shipped library: every WAV under `testdata/library/<code>-<slug>/`, code from the folder.
+/// Built once per test binary and shared.
 pub fn shipped_library() -> Arc<Library> {
+    static LIBRARY: std::sync::OnceLock<Arc<Library>> = std::sync::OnceLock::new();
+    Arc::clone(LIBRARY.get_or_init(build_shipped_library))
+}
+
+fn build_shipped_library() -> Arc<Library> {
     let root = testdata().join("library");
     let mut files = Vec::new();
     for dir in std::fs::read_dir(&root).expect("library folder") {
