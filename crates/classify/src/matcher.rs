@@ -192,17 +192,20 @@ impl Matcher {
             self.probe(n);
         }
         self.n += 1;
-        let mut found = None;
+        let mut evaluated = false;
         for t in 0..self.trackers.len() {
             if n + 1 >= self.trackers[t].evaluated_to + BLOCK {
                 self.evaluate(t, n, false);
+                evaluated = true;
             }
         }
         self.trackers.retain(|t| !t.done);
-        if let Some(m) = self.commit_candidate() {
-            found = Some(m);
+        // Evidence changes only when a tracker scored a window.
+        if evaluated {
+            self.commit_candidate()
+        } else {
+            None
         }
-        found
     }
 
     /// Looks up the descriptor of the window ending at call frame `n` in every table (the key
@@ -300,7 +303,14 @@ impl Matcher {
                 .fold((0, f32::MAX), |a, b| if b.1 < a.1 { b } else { a });
             self.trackers.swap_remove(i);
         }
-        let code = self.library.reference(reference).code();
+        // A candidate whose latest window does not agree is not worth a tracker (most votes
+        // come from a voice's general likeness, not from the same words).
+        let lib = Arc::clone(&self.library);
+        let (scores, _, _) = self.window_scores(lib.reference(reference), offset, n);
+        if scores.iter().copied().fold(f32::MIN, f32::max) < self.tuning.good {
+            return;
+        }
+        let code = lib.reference(reference).code();
         tracing::trace!(n, reference, offset, "spawn");
         let mut t = Tracker {
             reference,
@@ -331,11 +341,15 @@ impl Matcher {
         self.trackers[idx].evaluated_to = n;
     }
 
-    /// Scores the window ending at call frame `end` for tracker `t`.
-    fn evaluate(&mut self, t: usize, end: u64, backfill: bool) {
-        let lib = Arc::clone(&self.library);
-        let tr = &self.trackers[t];
-        let r = lib.reference(tr.reference);
+    /// Correlation of the window ending at call frame `end` with reference `r` at `offset`
+    /// plus each shift in `-SHIFT..=SHIFT` (`f32::MIN` where too few frames carry sound), and
+    /// whether the window overlaps the reference at all.
+    fn window_scores(
+        &self,
+        r: &crate::library::Reference,
+        offset: i64,
+        end: u64,
+    ) -> ([f32; (2 * SHIFT + 1) as usize], bool, u32) {
         let start = end.saturating_sub(WIN - 1);
         let mut scores = [f32::MIN; (2 * SHIFT + 1) as usize];
         let mut any_ref = false;
@@ -343,7 +357,7 @@ impl Matcher {
         for shift in -SHIFT..=SHIFT {
             let (mut xy, mut xx, mut yy, mut used) = (0i64, 0i64, 0i64, 0u32);
             for q in start..=end {
-                let rp = q as i64 + tr.offset + shift;
+                let rp = q as i64 + offset + shift;
                 if rp < 0 || rp >= r.frames() as i64 {
                     continue;
                 }
@@ -365,6 +379,16 @@ impl Matcher {
                 used_best = used_best.max(used);
             }
         }
+        (scores, any_ref, used_best)
+    }
+
+    /// Scores the window ending at call frame `end` for tracker `t`.
+    fn evaluate(&mut self, t: usize, end: u64, backfill: bool) {
+        let lib = Arc::clone(&self.library);
+        let tr = &self.trackers[t];
+        let r = lib.reference(tr.reference);
+        let start = end.saturating_sub(WIN - 1);
+        let (scores, any_ref, used_best) = self.window_scores(r, tr.offset, end);
         let tuning = self.tuning;
         let tr = &mut self.trackers[t];
         tr.evaluated_to = end;
@@ -534,6 +558,7 @@ impl Matcher {
             if t.run_active < tu.min_run || mean < tu.commit_mean || t.ema < tu.good {
                 continue;
             }
+            // Cheapest test first: the contrast correlates the whole run eleven times.
             if self.distinct_frames(t) < tu.min_distinct || self.contrast(t) < tu.contrast {
                 continue;
             }
