@@ -118,6 +118,12 @@ impl Reference {
         self.fp.len() as u64 * 1000 / FRAMES_PER_SECOND as u64
     }
 
+    /// Frame intervals `[start, end)` (10 ms frames) that some other code's reference also
+    /// says: a decision never rests on these alone.
+    pub fn shared_intervals(&self) -> &[(u32, u32)] {
+        &self.shared
+    }
+
     /// Share of the reference's speech that no other code's reference also says, 0..1.
     pub fn distinct_share(&self) -> f32 {
         let active: Vec<usize> = (0..self.frames()).filter(|&i| self.mask[i] != 0).collect();
@@ -408,7 +414,6 @@ impl Library {
         }
         let mut out: Vec<(u32, u32)> = Vec::new();
         let mut marked = vec![false; r.frames()];
-        let mut last_verified: Option<(u16, i64)> = None;
         for (gi, &(other_i, bin, first, len)) in groups.iter().enumerate() {
             // Count this bin with its neighbours (an alignment straddles bins).
             let mut count = len;
@@ -426,16 +431,11 @@ impl Library {
                 continue;
             }
             let offset = bin * 4 + 2;
-            if let Some((o, off)) = last_verified {
-                if o == other_i && (off - offset).abs() <= 6 {
-                    continue;
-                }
-            }
-            last_verified = Some((other_i, offset));
             let other = &self.refs[other_i as usize];
             marked.fill(false);
-            let mut start = (lo + 1 - WINDOW_FRAMES as i64 - 20).max(0);
-            let stop = (hi + 20).min(r.frames() as i64);
+            // Hits are sparse (few tables): verify well beyond them, the correlation decides.
+            let mut start = (lo + 1 - WINDOW_FRAMES as i64 - 100).max(0);
+            let stop = (hi + 100).min(r.frames() as i64);
             // Windows every half window, and one flush with the end of the region.
             let last = stop - SHARED_WIN;
             while start <= last {

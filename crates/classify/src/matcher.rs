@@ -577,6 +577,14 @@ impl Matcher {
         if rival {
             return None;
         }
+        tracing::debug!(
+            reference = w.reference,
+            run = w.run_active,
+            mean,
+            distinct = self.distinct_frames(w),
+            contrast = self.contrast(w),
+            "match"
+        );
         Some(Match {
             code: w.code,
             reference: w.reference,

@@ -39,6 +39,9 @@ enum Command {
         /// The announcement library.
         #[arg(long)]
         library: Option<PathBuf>,
+        /// Also list each reference's phrases shared with other codes (ms ranges).
+        #[arg(long)]
+        shared: bool,
     },
     /// Score the classifier on a labelled set (labels.csv: file,kind,code,label,onset_ms,...).
     Eval {
@@ -78,8 +81,8 @@ fn main() -> ExitCode {
             json,
             files,
         } => classify_cmd::run(&library.unwrap_or_else(library::default_root), json, &files),
-        Command::Library { library } => {
-            list_library(&library.unwrap_or_else(library::default_root))
+        Command::Library { library, shared } => {
+            list_library(&library.unwrap_or_else(library::default_root), shared)
         }
         Command::Eval {
             library,
@@ -103,7 +106,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn list_library(root: &std::path::Path) -> Result<ExitCode, library::LibraryError> {
+fn list_library(root: &std::path::Path, shared: bool) -> Result<ExitCode, library::LibraryError> {
     let lib = library::load(root)?;
     println!(
         "{:<44} {:>5} {:>8} {:>9}",
@@ -117,6 +120,14 @@ fn list_library(root: &std::path::Path) -> Result<ExitCode, library::LibraryErro
             r.duration_ms(),
             r.distinct_share() * 100.0
         );
+        if shared {
+            let ranges: Vec<String> = r
+                .shared_intervals()
+                .iter()
+                .map(|(a, b)| format!("{}-{}", a * 10, b * 10))
+                .collect();
+            println!("    shared (ms): {}", ranges.join(" "));
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
