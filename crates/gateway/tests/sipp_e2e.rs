@@ -121,6 +121,7 @@ fn start_gateway(dir: &Path, carrier_port: u16, proto: Proto, extra_sip: &str) -
         .args(["run", "--config"])
         .arg(&path)
         .env("TONEGATE_LOG", "debug")
+        .env("NO_COLOR", "1")
         .stdout(Stdio::piped())
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
@@ -194,7 +195,7 @@ fn call(test: &str, uac: &str, uas: &str, proto: Proto, extra_sip: &str) {
     let mut uac_cmd = sipp_cmd(&dir, "uac", uac, proto);
     uac_cmd
         .arg(gw.addr.to_string())
-        .args(["-s", "4930123456"]);
+        .args(["-s", "4930123456", "-p", &free_port().to_string()]);
     let mut uac = Guard(uac_cmd.spawn().expect("start sipp UAC"));
 
     let uac_status = wait_bounded(&mut uac.0, Duration::from_secs(40));
@@ -225,32 +226,68 @@ fn call(test: &str, uac: &str, uas: &str, proto: Proto, extra_sip: &str) {
 
 #[test]
 fn answered_caller_hangs_up_udp() {
-    call("answer_bye_a", "uac_answer_bye.xml", "uas_answer_recv_bye.xml", Proto::Udp, "");
+    call(
+        "answer_bye_a",
+        "uac_answer_bye.xml",
+        "uas_answer_recv_bye.xml",
+        Proto::Udp,
+        "",
+    );
 }
 
 #[test]
 fn answered_callee_hangs_up_udp() {
-    call("answer_bye_b", "uac_answer_recv_bye.xml", "uas_answer_send_bye.xml", Proto::Udp, "");
+    call(
+        "answer_bye_b",
+        "uac_answer_recv_bye.xml",
+        "uas_answer_send_bye.xml",
+        Proto::Udp,
+        "",
+    );
 }
 
 #[test]
 fn busy_486_udp() {
-    call("busy", "uac_expect_486.xml", "uas_reject_486.xml", Proto::Udp, "");
+    call(
+        "busy",
+        "uac_expect_486.xml",
+        "uas_reject_486.xml",
+        Proto::Udp,
+        "",
+    );
 }
 
 #[test]
 fn not_found_404_udp() {
-    call("notfound", "uac_expect_404.xml", "uas_reject_404.xml", Proto::Udp, "");
+    call(
+        "notfound",
+        "uac_expect_404.xml",
+        "uas_reject_404.xml",
+        Proto::Udp,
+        "",
+    );
 }
 
 #[test]
 fn cancel_during_183_udp() {
-    call("cancel", "uac_cancel_after_183.xml", "uas_183_wait_cancel.xml", Proto::Udp, "");
+    call(
+        "cancel",
+        "uac_cancel_after_183.xml",
+        "uas_183_wait_cancel.xml",
+        Proto::Udp,
+        "",
+    );
 }
 
 #[test]
 fn early_media_then_480_udp() {
-    call("em480", "uac_183_then_480.xml", "uas_183_then_480.xml", Proto::Udp, "");
+    call(
+        "em480",
+        "uac_183_then_480.xml",
+        "uas_183_then_480.xml",
+        Proto::Udp,
+        "",
+    );
 }
 
 #[test]
@@ -261,36 +298,99 @@ fn reliable_183_with_prack_udp() {
 /// Timer B = 64·T1 = 3.2 s with T1 = 50 ms: the caller gets 408.
 #[test]
 fn carrier_never_answers_408_udp() {
-    call("noanswer", "uac_expect_408.xml", "uas_no_answer.xml", Proto::Udp, "t1_ms = 50\n");
+    call(
+        "noanswer",
+        "uac_expect_408.xml",
+        "uas_no_answer.xml",
+        Proto::Udp,
+        "t1_ms = 50\n",
+    );
 }
 
 #[test]
 fn answered_caller_hangs_up_tcp() {
-    call("tcp_answer_bye_a", "uac_answer_bye.xml", "uas_answer_recv_bye.xml", Proto::Tcp, "");
+    call(
+        "tcp_answer_bye_a",
+        "uac_answer_bye.xml",
+        "uas_answer_recv_bye.xml",
+        Proto::Tcp,
+        "",
+    );
 }
 
 #[test]
 fn answered_callee_hangs_up_tcp() {
-    call("tcp_answer_bye_b", "uac_answer_recv_bye.xml", "uas_answer_send_bye.xml", Proto::Tcp, "");
+    call(
+        "tcp_answer_bye_b",
+        "uac_answer_recv_bye.xml",
+        "uas_answer_send_bye.xml",
+        Proto::Tcp,
+        "",
+    );
 }
 
 #[test]
 fn busy_486_tcp() {
-    call("tcp_busy", "uac_expect_486.xml", "uas_reject_486.xml", Proto::Tcp, "");
+    call(
+        "tcp_busy",
+        "uac_expect_486.xml",
+        "uas_reject_486.xml",
+        Proto::Tcp,
+        "",
+    );
 }
 
 #[test]
 fn cancel_during_183_tcp() {
-    call("tcp_cancel", "uac_cancel_after_183.xml", "uas_183_wait_cancel.xml", Proto::Tcp, "");
+    call(
+        "tcp_cancel",
+        "uac_cancel_after_183.xml",
+        "uas_183_wait_cancel.xml",
+        Proto::Tcp,
+        "",
+    );
 }
 
 #[test]
 fn reliable_183_with_prack_tcp() {
-    call("tcp_prack", "uac_100rel.xml", "uas_100rel.xml", Proto::Tcp, "");
+    call(
+        "tcp_prack",
+        "uac_100rel.xml",
+        "uas_100rel.xml",
+        Proto::Tcp,
+        "",
+    );
 }
 
 /// Over TCP Timer B still fires (no retransmissions): 408.
 #[test]
 fn carrier_never_answers_408_tcp() {
-    call("tcp_noanswer", "uac_expect_408.xml", "uas_no_answer.xml", Proto::Tcp, "t1_ms = 50\n");
+    call(
+        "tcp_noanswer",
+        "uac_expect_408.xml",
+        "uas_no_answer.xml",
+        Proto::Tcp,
+        "t1_ms = 50\n",
+    );
+}
+
+/// `tonegate run` refuses a config with an unknown key, naming it.
+#[test]
+fn run_rejects_unknown_config_keys() {
+    let dir = scratch("badconfig");
+    let path = dir.join("bad.toml");
+    std::fs::write(
+        &path,
+        "[sip]\nlisten = \"127.0.0.1:0\"\nlisten_tcp = \"127.0.0.1:0\"\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tonegate"))
+        .args(["run", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("unknown field `listen_tcp`"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -19,15 +19,30 @@
 //! zero); unknown sources get 403; Timer B on the B leg gives 408 to the
 //! customer. Malformed requests are answered 400 by the [`Endpoint`].
 //!
+//! Reliable provisional responses (RFC 3262, `100rel`) are handled per
+//! leg, hop by hop. A carrier's 18x with `Require: 100rel` is PRACKed by
+//! the B2BUA itself (once per RSeq; retransmissions are neither PRACKed
+//! again nor relayed). Towards a customer whose INVITE has `100rel` in
+//! `Supported` or `Require`, relayed 18x are sent reliably with our own
+//! RSeq and retransmitted (T1, doubling) until the customer's PRACK, which
+//! is answered 200 (481 if its RAck matches nothing); the next 18x waits
+//! for that PRACK, and so does a 2xx (§3: a 2xx must not overtake an
+//! unacknowledged reliable 18x with SDP). No PRACK within 64·T1: the
+//! customer gets 504 and the B leg is cancelled (or ACKed and BYEd). The
+//! B leg offers `Supported: 100rel` when the customer supports it. Any
+//! other `Require` option gets 420.
+//!
 //! Not done yet: re-INVITE/UPDATE/INFO relaying (answered 501 in dialog),
-//! forking (the last To tag wins), PRACK (a `Require` gives 420), SDP
-//! rewriting for media anchoring, DNS (targets are IP addresses).
+//! forking (the last To tag wins), offer/answer in PRACK bodies (not
+//! relayed), SDP rewriting for media anchoring, DNS (targets are IP
+//! addresses).
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tracing::{debug, info, warn};
 
@@ -222,7 +237,40 @@ enum ClientRole {
     BCancel,
     BBye,
     ABye,
+    BPrack,
 }
+
+/// A reliable provisional response sent to the customer, not PRACKed yet.
+#[derive(Debug)]
+struct Unacked {
+    response: Response,
+    rseq: u32,
+    /// Next retransmission.
+    next: Instant,
+    /// Current retransmission interval (T1, doubling).
+    interval: Duration,
+    /// 64·T1 after the first send: give up.
+    give_up: Instant,
+}
+
+/// RFC 3262 state of one call (both legs).
+#[derive(Debug, Default)]
+struct Rel100 {
+    /// The customer supports (or requires) 100rel.
+    a_supported: bool,
+    /// RSeq of the last reliable provisional sent to the customer.
+    a_rseq: u32,
+    a_unacked: Option<Unacked>,
+    /// Provisionals waiting for the PRACK of `a_unacked`.
+    a_queue: VecDeque<Response>,
+    /// A 2xx waiting for the PRACK of `a_unacked`.
+    a_deferred_2xx: Option<Response>,
+    /// RSeq of the last reliable provisional received from the carrier.
+    b_rseq: Option<u32>,
+}
+
+/// Most provisionals kept waiting for a PRACK; older ones are dropped.
+const MAX_QUEUED_PROVISIONALS: usize = 8;
 
 #[derive(Debug)]
 struct Call {
@@ -248,6 +296,7 @@ struct Call {
     b_route_set: Vec<String>,
     b_local_cseq: u32,
     b_ack: Option<Request>,
+    rel: Rel100,
     /// Client transactions of this call without a final outcome yet.
     open: HashSet<ClientKey>,
     ended_reported: bool,
@@ -265,6 +314,8 @@ pub struct B2bua {
     by_client: HashMap<ClientKey, (CallId, ClientRole)>,
     next_call: u64,
     events: VecDeque<CallEvent>,
+    /// Retransmission deadlines of reliable provisionals (may be stale).
+    rel_timers: BinaryHeap<Reverse<(Instant, CallId)>>,
 }
 
 impl B2bua {
@@ -280,6 +331,7 @@ impl B2bua {
             by_client: HashMap::new(),
             next_call: 1,
             events: VecDeque::new(),
+            rel_timers: BinaryHeap::new(),
         }
     }
 
@@ -299,6 +351,7 @@ impl B2bua {
     pub fn handle_timeout(&mut self, now: Instant) {
         self.ep.handle_timeout(now);
         self.process(now);
+        self.rel_timeouts(now);
     }
 
     /// A send failed (see [`Endpoint::handle_transport_error`]).
@@ -314,7 +367,12 @@ impl B2bua {
 
     /// Next deadline.
     pub fn poll_timeout(&mut self) -> Option<Instant> {
-        self.ep.poll_timeout()
+        let ep = self.ep.poll_timeout();
+        let rel = self.rel_deadline();
+        match (ep, rel) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Next call event.
@@ -419,13 +477,21 @@ impl B2bua {
             Ok(Some(n)) => n - 1,
             _ => 69,
         };
-        // §8.2.2.3: we support no extensions that need Require.
+        // §8.2.2.3: of the extensions that need Require, we support 100rel.
         let required: Vec<String> = a_inv
             .headers
             .elements("Require")
             .into_iter()
+            .filter(|o| !o.eq_ignore_ascii_case("100rel"))
             .map(str::to_owned)
             .collect();
+        let a_100rel = ["Require", "Supported"].iter().any(|h| {
+            a_inv
+                .headers
+                .elements(h)
+                .iter()
+                .any(|o| o.eq_ignore_ascii_case("100rel"))
+        });
         if !required.is_empty() {
             let mut resp = a_inv.response(
                 Error::BadExtension {
@@ -485,6 +551,9 @@ impl B2bua {
         .with_header("Call-ID", b_call_id.clone())
         .with_header("CSeq", "1 INVITE")
         .with_header("Contact", format!("<sip:gw@{local}{transport_param}>"));
+        if a_100rel {
+            b_inv.headers.push("Supported", "100rel");
+        }
         for pai in a_inv.headers.get_all("P-Asserted-Identity") {
             b_inv.headers.push("P-Asserted-Identity", pai);
         }
@@ -543,6 +612,10 @@ impl B2bua {
                 b_route_set: Vec::new(),
                 b_local_cseq: 1,
                 b_ack: None,
+                rel: Rel100 {
+                    a_supported: a_100rel,
+                    ..Rel100::default()
+                },
                 open: HashSet::from([b_key_open]),
                 ended_reported: false,
             },
@@ -572,6 +645,10 @@ impl B2bua {
             self.reply(now, &key, StatusCode::CALL_DOES_NOT_EXIST);
             return;
         };
+        if req.method == Method::Prack {
+            self.on_prack(now, key, &req, id, from_a);
+            return;
+        }
         if req.method != Method::Bye {
             // re-INVITE, UPDATE, INFO, ... are not relayed yet.
             self.reply(now, &key, StatusCode::NOT_IMPLEMENTED);
@@ -585,7 +662,33 @@ impl B2bua {
             return;
         }
         info!(call = id.0, from_a, "BYE");
-        let answered = call.state == CallState::Answered;
+        // A 2xx held back for a PRACK has not reached the customer: the A
+        // dialog is still early.
+        let answered = call.state == CallState::Answered && call.rel.a_deferred_2xx.is_none();
+        if call.state == CallState::Answered && !answered {
+            if from_a {
+                // BYE on the early A dialog: 487 for the INVITE (§15.1.2),
+                // and the answered B leg is ACKed and hung up.
+                let resp = call
+                    .a_invite
+                    .response(StatusCode::REQUEST_TERMINATED, Some(&call.a_local_tag));
+                let a_key = call.a_key.clone();
+                self.send_a_final(now, id, &a_key, resp);
+                self.ack_and_bye_b(now, id);
+            } else {
+                let resp = call
+                    .a_invite
+                    .response(StatusCode::TEMPORARILY_UNAVAILABLE, Some(&call.a_local_tag));
+                let a_key = call.a_key.clone();
+                self.send_a_final(now, id, &a_key, resp);
+            }
+            if let Some(call) = self.calls.get_mut(&id) {
+                call.state = CallState::Ending;
+            }
+            self.report_end(id, 200);
+            self.maybe_remove(id);
+            return;
+        }
         match (from_a, answered) {
             (true, true) => self.send_b_bye(now, id),
             // BYE on an early dialog: like a CANCEL.
@@ -603,6 +706,216 @@ impl B2bua {
             call.state = CallState::Ending;
         }
         self.report_end(id, 200);
+        self.maybe_remove(id);
+    }
+
+    /// A PRACK in the A or B dialog (RFC 3262 §3).
+    fn on_prack(&mut self, now: Instant, key: ServerKey, req: &Request, id: CallId, from_a: bool) {
+        let rack = req.header("RAck").and_then(parse_rack);
+        let Some(call) = self.calls.get_mut(&id) else {
+            self.reply(now, &key, StatusCode::CALL_DOES_NOT_EXIST);
+            return;
+        };
+        let inv_seq = call.a_invite.cseq().map(|c| c.seq).ok();
+        let matches = from_a
+            && match (&call.rel.a_unacked, rack) {
+                (Some(u), Some((rseq, cseq, method))) => {
+                    u.rseq == rseq && Some(cseq) == inv_seq && method == Method::Invite
+                }
+                _ => false,
+            };
+        if !matches {
+            // §3: a PRACK matching no unacknowledged reliable provisional.
+            debug!(call = id.0, from_a, "PRACK matches nothing: 481");
+            self.reply(now, &key, StatusCode::CALL_DOES_NOT_EXIST);
+            return;
+        }
+        call.rel.a_unacked = None;
+        debug!(call = id.0, "customer PRACKed");
+        self.reply(now, &key, StatusCode::OK);
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        if let Some(next) = call.rel.a_queue.pop_front() {
+            self.send_a_reliable(now, id, next);
+        } else if let Some(ok) = call.rel.a_deferred_2xx.take() {
+            let a_key = call.a_key.clone();
+            call.a_final_sent = true;
+            if let Err(e) = self.ep.respond(now, &a_key, ok) {
+                debug!(error = %e, "relaying held 2xx failed");
+            }
+            info!(call = id.0, "answered");
+            self.events.push_back(CallEvent::Answered { call: id });
+        }
+    }
+
+    /// Send `resp` (a relayed 18x) reliably to the customer, or queue it
+    /// behind the one waiting for its PRACK.
+    fn send_a_reliable(&mut self, now: Instant, id: CallId, mut resp: Response) {
+        let t1 = self.config.endpoint.timers.t1;
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        if call.rel.a_unacked.is_some() {
+            if call.rel.a_queue.len() >= MAX_QUEUED_PROVISIONALS {
+                call.rel.a_queue.pop_front();
+            }
+            call.rel.a_queue.push_back(resp);
+            return;
+        }
+        call.rel.a_rseq += 1;
+        let rseq = call.rel.a_rseq;
+        resp.headers.remove("Require");
+        resp.headers.remove("RSeq");
+        resp.headers.push("Require", "100rel");
+        resp.headers.push("RSeq", rseq.to_string());
+        let a_key = call.a_key.clone();
+        call.rel.a_unacked = Some(Unacked {
+            response: resp.clone(),
+            rseq,
+            next: now + t1,
+            interval: t1,
+            give_up: now + t1 * 64,
+        });
+        self.rel_timers.push(Reverse((now + t1, id)));
+        if let Err(e) = self.ep.respond(now, &a_key, resp) {
+            debug!(error = %e, "reliable provisional to A failed");
+        }
+    }
+
+    /// PRACK the carrier's reliable provisional `resp` in the early B dialog.
+    fn send_b_prack(&mut self, now: Instant, id: CallId, resp: &Response, rseq: u32) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        if call.b_ack.is_none() {
+            // §12.1.2 for the early dialog: target and route set from the 18x.
+            if let Some(Ok(c)) = resp
+                .header("Contact")
+                .map(|c| NameAddr::parse(c, "Contact"))
+            {
+                call.b_remote_target = Some(c.uri);
+            }
+            let mut rr: Vec<String> = resp
+                .headers
+                .elements("Record-Route")
+                .into_iter()
+                .map(str::to_owned)
+                .collect();
+            rr.reverse();
+            call.b_route_set = rr;
+        }
+        let inv_seq = call.b_invite_seq();
+        let mut prack = self.b_in_dialog(id, Method::Prack, None);
+        prack
+            .headers
+            .push("RAck", format!("{rseq} {inv_seq} INVITE"));
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let trunk = &self.config.trunks[call.trunk];
+        match self
+            .ep
+            .send_request(now, prack, trunk.target, trunk.transport)
+        {
+            Ok(k) => {
+                call.open.insert(k.clone());
+                self.by_client.insert(k, (id, ClientRole::BPrack));
+            }
+            Err(e) => warn!(error = %e, "B-leg PRACK failed"),
+        }
+    }
+
+    /// ACK the carrier's 2xx (if not done yet) and BYE the B leg.
+    fn ack_and_bye_b(&mut self, now: Instant, id: CallId) {
+        if self.calls.get(&id).is_some_and(|c| c.b_ack.is_none()) {
+            let ack = self.b_ack_request(id);
+            self.send_b_ack(now, id, ack);
+        }
+        self.send_b_bye(now, id);
+    }
+
+    /// The earliest reliable-provisional retransmission, dropping stale
+    /// heap entries.
+    fn rel_deadline(&mut self) -> Option<Instant> {
+        while let Some(Reverse((at, id))) = self.rel_timers.peek().copied() {
+            let current = self
+                .calls
+                .get(&id)
+                .and_then(|c| c.rel.a_unacked.as_ref())
+                .map(|u| u.next);
+            if current == Some(at) {
+                return Some(at);
+            }
+            self.rel_timers.pop();
+        }
+        None
+    }
+
+    /// Retransmit reliable provisionals that are due; give up after 64·T1.
+    fn rel_timeouts(&mut self, now: Instant) {
+        while let Some(at) = self.rel_deadline() {
+            if at > now {
+                break;
+            }
+            let Some(Reverse((_, id))) = self.rel_timers.pop() else {
+                break;
+            };
+            let Some(call) = self.calls.get_mut(&id) else {
+                continue;
+            };
+            let Some(u) = call.rel.a_unacked.as_mut() else {
+                continue;
+            };
+            if now >= u.give_up {
+                info!(call = id.0, "no PRACK from the customer: 504");
+                self.prack_timeout(now, id);
+                continue;
+            }
+            u.interval *= 2;
+            u.next = (now + u.interval).min(u.give_up);
+            let (next, resp, a_key) = (u.next, u.response.clone(), call.a_key.clone());
+            self.rel_timers.push(Reverse((next, id)));
+            if let Err(e) = self.ep.respond(now, &a_key, resp) {
+                debug!(error = %e, "reliable provisional retransmission failed");
+            }
+        }
+    }
+
+    /// §3: a reliable provisional was never PRACKed: reject the INVITE with
+    /// a 5xx and end the B leg.
+    fn prack_timeout(&mut self, now: Instant, id: CallId) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let status = StatusCode::new(504).unwrap_or(StatusCode::SERVER_INTERNAL_ERROR);
+        let resp = call.a_invite.response(status, Some(&call.a_local_tag));
+        let a_key = call.a_key.clone();
+        let state = call.state;
+        self.send_a_final(now, id, &a_key, resp);
+        match state {
+            CallState::Proceeding => {
+                if let Some(call) = self.calls.get_mut(&id) {
+                    call.state = CallState::Cancelling;
+                    let b_key = call.b_key.clone();
+                    match self.ep.cancel(now, &b_key) {
+                        Ok(k) => {
+                            call.open.insert(k.clone());
+                            self.by_client.insert(k, (id, ClientRole::BCancel));
+                        }
+                        Err(e) => debug!(error = %e, "CANCEL not sent"),
+                    }
+                }
+            }
+            CallState::Answered => {
+                self.ack_and_bye_b(now, id);
+                if let Some(call) = self.calls.get_mut(&id) {
+                    call.state = CallState::Ending;
+                }
+            }
+            CallState::Cancelling | CallState::Ending => {}
+        }
+        self.report_end(id, status.code());
         self.maybe_remove(id);
     }
 
@@ -657,6 +970,9 @@ impl B2bua {
             return;
         }
         call.a_final_sent = true;
+        call.rel.a_unacked = None;
+        call.rel.a_queue.clear();
+        call.rel.a_deferred_2xx = None;
         if let Err(e) = self.ep.respond(now, a_key, resp) {
             debug!(error = %e, "final response to A failed");
         }
@@ -711,10 +1027,39 @@ impl B2bua {
             call.b_remote_tag = Some(tag);
         }
         if status.is_provisional() {
-            if status == StatusCode::TRYING || call.state != CallState::Proceeding {
+            if status == StatusCode::TRYING {
+                return;
+            }
+            if is_reliable_provisional(&resp) {
+                let Some(rseq) = resp
+                    .header("RSeq")
+                    .and_then(|v| v.trim().parse::<u32>().ok())
+                else {
+                    debug!(
+                        call = id.0,
+                        "reliable provisional without a valid RSeq dropped"
+                    );
+                    return;
+                };
+                // RFC 3262 §4: retransmissions (and out-of-order ones) are
+                // discarded, each new RSeq is PRACKed.
+                if call.rel.b_rseq.is_some_and(|last| rseq <= last) {
+                    return;
+                }
+                call.rel.b_rseq = Some(rseq);
+                self.send_b_prack(now, id, &resp, rseq);
+            }
+            let Some(call) = self.calls.get_mut(&id) else {
+                return;
+            };
+            if call.state != CallState::Proceeding {
                 return;
             }
             let a_resp = relay_response(call, &resp, &self.config.endpoint.via_sent_by);
+            if call.rel.a_supported {
+                self.send_a_reliable(now, id, a_resp);
+                return;
+            }
             let a_key = call.a_key.clone();
             if let Err(e) = self.ep.respond(now, &a_key, a_resp) {
                 debug!(error = %e, "relaying provisional failed");
@@ -741,6 +1086,14 @@ impl B2bua {
                 CallState::Proceeding => {
                     call.state = CallState::Answered;
                     let a_resp = relay_response(call, &resp, &self.config.endpoint.via_sent_by);
+                    if call.rel.a_unacked.is_some() {
+                        // RFC 3262 §3: not before the customer's PRACK.
+                        debug!(call = id.0, "2xx held until the customer's PRACK");
+                        call.rel.a_queue.clear();
+                        call.rel.a_deferred_2xx = Some(a_resp);
+                        self.maybe_remove(id);
+                        return;
+                    }
                     let a_key = call.a_key.clone();
                     call.a_final_sent = true;
                     if let Err(e) = self.ep.respond(now, &a_key, a_resp) {
@@ -1000,6 +1353,26 @@ impl Error {
         self.response_status()
             .unwrap_or(StatusCode::SERVER_INTERNAL_ERROR)
     }
+}
+
+/// Whether a provisional response asks for PRACK (RFC 3262 §4).
+fn is_reliable_provisional(resp: &Response) -> bool {
+    resp.headers
+        .elements("Require")
+        .iter()
+        .any(|o| o.eq_ignore_ascii_case("100rel"))
+}
+
+/// `RAck: rseq cseq method` (RFC 3262 §7.2).
+fn parse_rack(v: &str) -> Option<(u32, u32, Method)> {
+    let mut it = v.split_whitespace();
+    let rseq = it.next()?.parse().ok()?;
+    let cseq = it.next()?.parse().ok()?;
+    let method = it.next()?.parse().ok()?;
+    if it.next().is_some() {
+        return None;
+    }
+    Some((rseq, cseq, method))
 }
 
 /// A response from the B leg turned into one for the A leg: status, reason

@@ -1,5 +1,5 @@
 //! Requests the B2BUA answers itself: unknown source 403, Max-Forwards 0
-//! 483, OPTIONS 200, malformed 400, Require 420, unknown dialog 481; a
+//! 483, OPTIONS 200, malformed 400, Require (other than 100rel) 420, unknown dialog 481; a
 //! carrier error is relayed and ACKed hop by hop on both legs; Timer B on
 //! the B leg gives the customer 408.
 
@@ -62,13 +62,16 @@ fn malformed_request_gets_400() {
 #[test]
 fn unsupported_require_gets_420() {
     let mut h = B2bHarness::new();
-    let inv = customer_invite("z9hG4bKreq", 70)
-        .replace("Max-Forwards: 70", "Max-Forwards: 70\r\nRequire: 100rel");
+    let inv = customer_invite("z9hG4bKreq", 70).replace(
+        "Max-Forwards: 70",
+        "Max-Forwards: 70\r\nRequire: 100rel, precondition",
+    );
     let out = h.recv_customer(inv.as_bytes());
     assert_eq!(out.customer_statuses(), vec![100, 420]);
     assert_eq!(
         out.customer_response(420).header("Unsupported"),
-        Some("100rel")
+        Some("precondition"),
+        "100rel is supported; only the others are named"
     );
 }
 
