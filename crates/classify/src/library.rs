@@ -39,6 +39,8 @@ pub(crate) const MAX_REF_FRAMES: usize = 3000;
 const MIN_REF_MS: u64 = 500;
 /// Window hits (distinct windows) at one alignment needed to call two references' phrases shared.
 const SHARED_MIN_HITS: usize = 10;
+/// Alignments verified per other code (near-duplicate references repeat the same phrases).
+const SHARED_PER_CODE: u32 = 6;
 /// Tables used to find shared phrases between references (clean against clean needs few).
 const SHARED_TABLES: usize = 5;
 /// Window (frames) over which two references are compared to verify a shared phrase.
@@ -61,6 +63,9 @@ pub struct Reference {
     pub(crate) mask: Vec<u32>,
     /// Intervals `[start, end)` of frames that some other code's reference also says.
     pub(crate) shared: Vec<(u32, u32)>,
+    /// Window descriptors' keys, every `REF_STEP` frames: (end frame, key per table at
+    /// `MAX_BITS`; a library uses the low bits it needs).
+    keys: Vec<(u16, [u32; TABLES])>,
 }
 
 impl Reference {
@@ -88,14 +93,25 @@ impl Reference {
             mv.push(mask_vec(m));
             mask.push(m);
         }
-        Ok(Reference {
+        let mut r = Reference {
             name,
             code,
             fp,
             mv,
             mask,
             shared: Vec::new(),
-        })
+            keys: Vec::new(),
+        };
+        r.keys = windows(&r)
+            .map(|(end, d)| {
+                let mut k = [0u32; TABLES];
+                for (t, key) in k.iter_mut().enumerate() {
+                    *key = hash(&d, t, MAX_BITS).0;
+                }
+                (end as u16, k)
+            })
+            .collect();
+        Ok(r)
     }
 
     /// The reference's name (its path in the library, usually).
@@ -275,22 +291,17 @@ impl Library {
             );
             refs.truncate(u16::MAX as usize);
         }
-        let descs: Vec<Vec<(usize, Descriptor)>> =
-            refs.iter().map(|r| windows(r).collect()).collect();
-        let total: usize = descs.iter().map(Vec::len).sum();
+        let total: usize = refs.iter().map(|r| r.keys.len()).sum();
         // About two windows per bucket.
         let bits = ((total.max(1) as f64 / 2.0).log2().round() as u32).clamp(MIN_BITS, MAX_BITS);
         let size = 1usize << bits;
+        let low = (1u32 << bits) - 1;
         let mut tables = Vec::with_capacity(TABLES);
-        let mut keys = vec![0u32; total];
         for t in 0..TABLES {
             let mut counts = vec![0u32; size + 1];
-            let mut j = 0;
-            for ds in &descs {
-                for (_, d) in ds {
-                    keys[j] = hash(d, t, bits).0;
-                    counts[keys[j] as usize] += 1;
-                    j += 1;
+            for r in &refs {
+                for (_, k) in &r.keys {
+                    counts[(k[t] & low) as usize] += 1;
                 }
             }
             for c in counts.iter_mut() {
@@ -313,15 +324,13 @@ impl Library {
                 };
                 sum as usize
             ];
-            let mut j = 0;
-            for (ri, ds) in descs.iter().enumerate() {
-                for (end, _) in ds {
-                    let k = keys[j] as usize;
-                    j += 1;
+            for (ri, r) in refs.iter().enumerate() {
+                for (end, k) in &r.keys {
+                    let k = (k[t] & low) as usize;
                     if counts[k] > 0 {
                         postings[fill[k] as usize] = Posting {
                             reference: ri as u16,
-                            frame: *end as u16,
+                            frame: *end,
                         };
                         fill[k] += 1;
                     }
@@ -330,9 +339,7 @@ impl Library {
             tables.push(Table { heads, postings });
         }
         let mut lib = Library { refs, bits, tables };
-        let shared: Vec<Vec<(u32, u32)>> = (0..lib.refs.len())
-            .map(|i| lib.shared_of(i, &descs[i]))
-            .collect();
+        let shared: Vec<Vec<(u32, u32)>> = (0..lib.refs.len()).map(|i| lib.shared_of(i)).collect();
         for (r, s) in lib.refs.iter_mut().zip(shared) {
             r.shared = s;
         }
@@ -386,16 +393,18 @@ impl Library {
     /// Intervals of reference `i` that another code's reference also says: alignments with
     /// many window hits in the first [`SHARED_TABLES`] tables, verified frame by frame by
     /// correlating the two clean references.
-    fn shared_of(&self, i: usize, descs: &[(usize, Descriptor)]) -> Vec<(u32, u32)> {
+    fn shared_of(&self, i: usize) -> Vec<(u32, u32)> {
         let r = &self.refs[i];
+        let low = (1u32 << self.bits) - 1;
         // (other reference, offset bin of 4 frames, window end) for every hit.
         let mut hits: Vec<(u16, i64, i64)> = Vec::new();
-        for (end, d) in descs {
-            for t in 0..SHARED_TABLES {
-                for p in self.lookup(t, hash(d, t, self.bits).0) {
+        for (end, keys) in &r.keys {
+            let end = *end as usize;
+            for (t, key) in keys.iter().enumerate().take(SHARED_TABLES) {
+                for p in self.lookup(t, key & low) {
                     if self.refs[p.reference as usize].code != r.code {
-                        let off = (p.frame as i64 - *end as i64).div_euclid(4);
-                        hits.push((p.reference, off, *end as i64));
+                        let off = (p.frame as i64 - end as i64).div_euclid(4);
+                        hits.push((p.reference, off, end as i64));
                     }
                 }
             }
@@ -414,6 +423,8 @@ impl Library {
         }
         let mut out: Vec<(u32, u32)> = Vec::new();
         let mut marked = vec![false; r.frames()];
+        // Candidate alignments: (hits, other reference, bin, first and last hit).
+        let mut candidates: Vec<(usize, u16, i64, i64, i64)> = Vec::new();
         for (gi, &(other_i, bin, first, len)) in groups.iter().enumerate() {
             // Count this bin with its neighbours (an alignment straddles bins).
             let mut count = len;
@@ -427,8 +438,29 @@ impl Library {
                     }
                 }
             }
-            if count < SHARED_MIN_HITS {
+            if count >= SHARED_MIN_HITS {
+                candidates.push((count, other_i, bin, lo, hi));
+            }
+        }
+        // Strongest first, so that the long shared phrases are verified before the
+        // near-duplicates that would only find them again.
+        candidates.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+        let mut per_code: Vec<(Code, u32)> = Vec::new();
+        for &(_, other_i, bin, lo, hi) in &candidates {
+            // What the hits span is already inside a verified shared interval: a contained
+            // interval changes no decision, so it is not worth verifying again.
+            let (span_a, span_b) = (
+                (lo + 1 - WINDOW_FRAMES as i64).max(0) as u32,
+                (hi + 1) as u32,
+            );
+            if out.iter().any(|&(a, b)| a <= span_a && span_b <= b) {
                 continue;
+            }
+            let code = self.refs[other_i as usize].code;
+            match per_code.iter_mut().find(|(c, _)| *c == code) {
+                Some((_, n)) if *n >= SHARED_PER_CODE => continue,
+                Some((_, n)) => *n += 1,
+                None => per_code.push((code, 1)),
             }
             let offset = bin * 4 + 2;
             let other = &self.refs[other_i as usize];

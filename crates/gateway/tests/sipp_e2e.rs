@@ -295,6 +295,19 @@ fn reliable_183_with_prack_udp() {
     call("prack", "uac_100rel.xml", "uas_100rel.xml", Proto::Udp, "");
 }
 
+/// The caller's re-INVITE after answer is relayed to the carrier, its 200
+/// back, the ACK end to end.
+#[test]
+fn reinvite_after_answer_udp() {
+    call(
+        "reinvite",
+        "uac_reinvite.xml",
+        "uas_reinvite.xml",
+        Proto::Udp,
+        "",
+    );
+}
+
 /// Timer B = 64·T1 = 3.2 s with T1 = 50 ms: the caller gets 408.
 #[test]
 fn carrier_never_answers_408_udp() {

@@ -32,10 +32,17 @@
 //! B leg offers `Supported: 100rel` when the customer supports it. Any
 //! other `Require` option gets 420.
 //!
-//! Not done yet: re-INVITE/UPDATE/INFO relaying (answered 501 in dialog),
-//! forking (the last To tag wins), offer/answer in PRACK bodies (not
+//! In-dialog re-INVITE (RFC 3261 §14), UPDATE (RFC 3311) and INFO
+//! (RFC 6086) are relayed from either leg to the other as new transactions
+//! in that leg's dialog, bodies copied, responses relayed back; the ACK
+//! for a 2xx re-INVITE travels end to end; crossing re-INVITEs (or UPDATE
+//! offers) get 491 (see `relay`). Other in-dialog methods get 501.
+//!
+//! Not done yet: forking (the last To tag wins), offer/answer in PRACK bodies (not
 //! relayed), SDP rewriting for media anchoring, DNS (targets are IP
 //! addresses).
+
+mod relay;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
@@ -238,6 +245,45 @@ enum ClientRole {
     BBye,
     ABye,
     BPrack,
+    /// A relayed in-dialog request (re-INVITE, UPDATE, INFO), either leg.
+    Relay,
+}
+
+/// An in-dialog request relayed from one leg to the other, waiting for its
+/// final response.
+#[derive(Debug)]
+struct Relay {
+    /// The originating side's server transaction.
+    server: ServerKey,
+    /// The request as received (responses are built from it).
+    request: Request,
+    /// It came from the customer.
+    from_a: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ReInviteState {
+    /// No final response yet.
+    Pending,
+    /// 2xx relayed; waiting for the originator's ACK.
+    AwaitingAck,
+    /// ACK relayed (kept to re-send it on 2xx retransmissions).
+    Done,
+}
+
+/// The latest re-INVITE relayed on a call (RFC 3261 §14).
+#[derive(Debug)]
+struct ReInvite {
+    state: ReInviteState,
+    from_a: bool,
+    server: ServerKey,
+    client: ClientKey,
+    /// CSeq number of the received re-INVITE (its ACK carries it).
+    in_seq: u32,
+    /// CSeq number of the re-INVITE we sent (our ACK carries it).
+    out_seq: u32,
+    /// Our ACK on the other leg.
+    ack: Option<Request>,
 }
 
 /// A reliable provisional response sent to the customer, not PRACKed yet.
@@ -297,6 +343,11 @@ struct Call {
     b_local_cseq: u32,
     b_ack: Option<Request>,
     rel: Rel100,
+    /// The customer's current Contact URI (§12.2: target refreshes).
+    a_remote_target: Option<String>,
+    /// Relayed in-dialog requests by the client transaction on the other leg.
+    relays: HashMap<ClientKey, Relay>,
+    reinvite: Option<ReInvite>,
     /// Client transactions of this call without a final outcome yet.
     open: HashSet<ClientKey>,
     ended_reported: bool,
@@ -426,8 +477,10 @@ impl B2bua {
             // Answered locally, in or out of dialog, from anyone (keep-alive
             // pings come from monitoring hosts too).
             let mut resp = req.response(StatusCode::OK, None);
-            resp.headers
-                .push("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS");
+            resp.headers.push(
+                "Allow",
+                "INVITE, ACK, CANCEL, BYE, OPTIONS, PRACK, UPDATE, INFO",
+            );
             resp.headers.push("Accept", "application/sdp");
             if let Err(e) = self.ep.respond(now, &key, resp) {
                 debug!(error = %e, "OPTIONS reply failed");
@@ -616,6 +669,9 @@ impl B2bua {
                     a_supported: a_100rel,
                     ..Rel100::default()
                 },
+                a_remote_target: None,
+                relays: HashMap::new(),
+                reinvite: None,
                 open: HashSet::from([b_key_open]),
                 ended_reported: false,
             },
@@ -649,8 +705,12 @@ impl B2bua {
             self.on_prack(now, key, &req, id, from_a);
             return;
         }
+        if matches!(req.method, Method::Invite | Method::Update | Method::Info) {
+            self.on_relay_request(now, key, req, id, from_a);
+            return;
+        }
         if req.method != Method::Bye {
-            // re-INVITE, UPDATE, INFO, ... are not relayed yet.
+            // NOTIFY, REFER, MESSAGE, ... are not relayed.
             self.reply(now, &key, StatusCode::NOT_IMPLEMENTED);
             return;
         }
@@ -789,21 +849,7 @@ impl B2bua {
             return;
         };
         if call.b_ack.is_none() {
-            // §12.1.2 for the early dialog: target and route set from the 18x.
-            if let Some(Ok(c)) = resp
-                .header("Contact")
-                .map(|c| NameAddr::parse(c, "Contact"))
-            {
-                call.b_remote_target = Some(c.uri);
-            }
-            let mut rr: Vec<String> = resp
-                .headers
-                .elements("Record-Route")
-                .into_iter()
-                .map(str::to_owned)
-                .collect();
-            rr.reverse();
-            call.b_route_set = rr;
+            call.set_b_dialog_route(resp);
         }
         let inv_seq = call.b_invite_seq();
         let mut prack = self.b_in_dialog(id, Method::Prack, None);
@@ -923,7 +969,9 @@ impl B2bua {
         // §9.2: the CANCEL itself is answered 200 when it matched.
         self.reply(now, &cancel_key, StatusCode::OK);
         let Some(id) = self.by_a_invite.get(&invite).copied() else {
-            // Matched an INVITE we already rejected: nothing to do.
+            // A relayed re-INVITE is cancelled on the other leg; otherwise it
+            // matched an INVITE we already rejected: nothing to do.
+            self.cancel_reinvite(now, &invite);
             return;
         };
         let Some(call) = self.calls.get(&id) else {
@@ -979,9 +1027,12 @@ impl B2bua {
     }
 
     fn on_ack(&mut self, now: Instant, ack: Request) {
-        let Some((id, true)) = self.dialog_of(&ack) else {
+        let Some((id, from_a)) = self.dialog_of(&ack) else {
             return;
         };
+        if self.on_reinvite_ack(now, id, from_a, &ack) || !from_a {
+            return;
+        }
         let Some(call) = self.calls.get(&id) else {
             return;
         };
@@ -1016,6 +1067,11 @@ impl B2bua {
         if status.is_final() {
             self.client_done(id, &key);
         }
+        if role == ClientRole::Relay {
+            self.on_relay_response(now, id, &key, resp);
+            self.maybe_remove(id);
+            return;
+        }
         if role != ClientRole::BInvite {
             self.maybe_remove(id);
             return;
@@ -1029,6 +1085,11 @@ impl B2bua {
         if status.is_provisional() {
             if status == StatusCode::TRYING {
                 return;
+            }
+            if call.b_ack.is_none() && resp.to_tag().is_some() {
+                // §12.1.2 for the early dialog (UPDATE, PRACK, INFO): target
+                // and route set from the 18x.
+                call.set_b_dialog_route(&resp);
             }
             if is_reliable_provisional(&resp) {
                 let Some(rseq) = resp
@@ -1142,8 +1203,19 @@ impl B2bua {
     fn on_stray(&mut self, now: Instant, resp: Response) {
         let Ok(call_id) = resp.call_id() else { return };
         let Some(id) = self.by_b_call_id.get(call_id).copied() else {
+            // A 2xx from the customer to a re-INVITE of ours (we are the
+            // UAS of the A dialog: its To tag is the customer's).
+            let a = resp
+                .to_tag()
+                .and_then(|t| self.by_a_dialog.get(&(call_id.to_owned(), t)).copied());
+            if let Some(id) = a {
+                self.on_stray_reinvite_2xx(now, id, true, &resp);
+            }
             return;
         };
+        if self.on_stray_reinvite_2xx(now, id, false, &resp) {
+            return;
+        }
         if let Some(ack) = self.calls.get(&id).and_then(|c| c.b_ack.clone()) {
             self.send_b_ack(now, id, ack);
         }
@@ -1156,6 +1228,9 @@ impl B2bua {
                     return;
                 };
                 self.client_done(id, &key);
+                if role == ClientRole::Relay {
+                    self.on_relay_failure(now, id, &key, timer.is_some());
+                }
                 if role == ClientRole::BInvite {
                     if let Some(call) = self.calls.get_mut(&id) {
                         if call.state == CallState::Proceeding {
@@ -1182,7 +1257,7 @@ impl B2bua {
             TransactionKey::Server(key) => {
                 // Timer L: the customer never ACKed our 2xx (§13.3.1.4): BYE
                 // both legs. Timer H: no ACK for an error: nothing to do.
-                if timer != Some(Timer::L) {
+                if timer != Some(Timer::L) || self.reinvite_ack_timeout(now, &key) {
                     return;
                 }
                 let Some(id) = self.by_a_invite.get(&key).copied() else {
@@ -1271,32 +1346,44 @@ impl B2bua {
         }
     }
 
-    fn send_a_bye(&mut self, now: Instant, id: CallId) {
+    /// A request inside the A dialog, where we are the UAS: our From is
+    /// its To (with our tag), the target the customer's Contact, the route
+    /// set its Record-Route in order (§12.1.1). ACK reuses `seq`.
+    fn a_in_dialog(&mut self, id: CallId, method: Method, seq: Option<u32>) -> Request {
         let Some(call) = self.calls.get_mut(&id) else {
-            return;
+            return Request::new(method, "");
         };
-        call.a_local_cseq += 1;
+        let seq = seq.unwrap_or_else(|| {
+            call.a_local_cseq += 1;
+            call.a_local_cseq
+        });
         let a = &call.a_invite;
-        // We are the UAS of the A dialog: our From is its To (with our tag),
-        // the target is the customer's Contact, the route set its
-        // Record-Route in order (§12.1.1).
-        let target = a
-            .header("Contact")
-            .and_then(|c| NameAddr::parse(c, "Contact").ok())
-            .map(|c| c.uri)
-            .unwrap_or_else(|| a.uri.clone());
+        let target = call.a_remote_target.clone().unwrap_or_else(|| {
+            a.header("Contact")
+                .and_then(|c| NameAddr::parse(c, "Contact").ok())
+                .map(|c| c.uri)
+                .unwrap_or_else(|| a.uri.clone())
+        });
         let mut from = a
             .to_header()
             .unwrap_or_else(|_| NameAddr::new(a.uri.clone()));
         from.set_tag(call.a_local_tag.clone());
-        let mut bye = Request::new(Method::Bye, target)
+        let mut req = Request::new(method.clone(), target)
             .with_header("From", from.to_string())
             .with_header("To", a.header("From").unwrap_or_default())
             .with_header("Call-ID", call.a_call_id.clone())
-            .with_header("CSeq", format!("{} BYE", call.a_local_cseq));
+            .with_header("CSeq", format!("{seq} {method}"));
         for rr in a.headers.elements("Record-Route") {
-            bye.headers.push("Route", rr);
+            req.headers.push("Route", rr);
         }
+        req
+    }
+
+    fn send_a_bye(&mut self, now: Instant, id: CallId) {
+        let bye = self.a_in_dialog(id, Method::Bye, None);
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
         let (dest, transport) = (call.a_source, call.a_transport);
         match self.ep.send_request(now, bye, dest, transport) {
             Ok(k) => {
@@ -1305,6 +1392,22 @@ impl B2bua {
             }
             Err(e) => warn!(error = %e, "A-leg BYE failed"),
         }
+    }
+
+    /// Where requests on one leg go: the customer's source or the trunk.
+    fn leg_destination(&self, call: &Call, to_a: bool) -> (SocketAddr, Transport) {
+        if to_a {
+            (call.a_source, call.a_transport)
+        } else {
+            let trunk = &self.config.trunks[call.trunk];
+            (trunk.target, trunk.transport)
+        }
+    }
+
+    /// Our Contact on one leg.
+    fn gw_contact(&self, call: &Call, to_a: bool) -> String {
+        let (_, transport) = self.leg_destination(call, to_a);
+        contact_for(&self.config.endpoint.via_sent_by, transport)
     }
 
     fn report_end(&mut self, id: CallId, status: u16) {
@@ -1342,6 +1445,25 @@ impl B2bua {
 }
 
 impl Call {
+    /// Remote target and route set of the B dialog from a response that
+    /// creates it (§12.1.2: the Record-Route reversed).
+    fn set_b_dialog_route(&mut self, resp: &Response) {
+        if let Some(Ok(c)) = resp
+            .header("Contact")
+            .map(|c| NameAddr::parse(c, "Contact"))
+        {
+            self.b_remote_target = Some(c.uri);
+        }
+        let mut rr: Vec<String> = resp
+            .headers
+            .elements("Record-Route")
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        rr.reverse();
+        self.b_route_set = rr;
+    }
+
     fn b_invite_seq(&self) -> u32 {
         self.b_invite.cseq().map(|c| c.seq).unwrap_or(1)
     }
@@ -1373,6 +1495,16 @@ fn parse_rack(v: &str) -> Option<(u32, u32, Method)> {
         return None;
     }
     Some((rseq, cseq, method))
+}
+
+/// `<sip:gw@local>` with the transport parameter of `transport`.
+fn contact_for(local: &str, transport: Transport) -> String {
+    let transport_param = match transport {
+        Transport::Udp => "",
+        Transport::Tcp => ";transport=tcp",
+        Transport::Tls => ";transport=tls",
+    };
+    format!("<sip:gw@{local}{transport_param}>")
 }
 
 /// A response from the B leg turned into one for the A leg: status, reason

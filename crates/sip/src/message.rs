@@ -204,6 +204,8 @@ impl StatusCode {
     pub const REQUEST_TERMINATED: Self = Self(487);
     /// 488 Not Acceptable Here
     pub const NOT_ACCEPTABLE_HERE: Self = Self(488);
+    /// 491 Request Pending (RFC 3261 §21.4.27).
+    pub const REQUEST_PENDING: Self = Self(491);
     /// 500 Server Internal Error
     pub const SERVER_INTERNAL_ERROR: Self = Self(500);
     /// 501 Not Implemented
@@ -264,6 +266,7 @@ impl StatusCode {
             486 => "Busy Here",
             487 => "Request Terminated",
             488 => "Not Acceptable Here",
+            491 => "Request Pending",
             500 => "Server Internal Error",
             501 => "Not Implemented",
             503 => "Service Unavailable",

@@ -219,3 +219,82 @@ Content-Length: 0\r\n\
     )
     .into_bytes()
 }
+
+pub const REOFFER: &str = "v=0\r\no=cust 1 2 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.10\r\nt=0 0\r\nm=audio 4002 RTP/AVP 0\r\n";
+pub const REANSWER: &str = "v=0\r\no=carrier 2 3 IN IP4 203.0.113.9\r\ns=-\r\nc=IN IP4 203.0.113.9\r\nt=0 0\r\nm=audio 6002 RTP/AVP 0\r\n";
+
+/// `msg` (ending in `Content-Length: 0` and no body) with a Contact and an
+/// SDP body.
+pub fn with_sdp(msg: &[u8], contact: &str, body: &str) -> Vec<u8> {
+    let s = String::from_utf8(msg.to_vec()).unwrap();
+    s.replace(
+        "Content-Length: 0\r\n\r\n",
+        &format!(
+            "Contact: {contact}\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ),
+    )
+    .into_bytes()
+}
+
+/// A call answered by the carrier and ACKed by the customer: the B-leg
+/// INVITE and our tag towards the customer.
+pub fn answered_call(h: &mut B2bHarness) -> (Request, String) {
+    let out = h.recv_customer(customer_invite("z9hG4bKansw", 70).as_bytes());
+    let b_inv = out.carrier_request("INVITE");
+    let our_tag = h
+        .recv_carrier(&carrier_response(&b_inv, 200, Some(ANSWER)))
+        .customer_response(200)
+        .to_tag()
+        .unwrap();
+    let out = h.recv_customer(customer_in_dialog("ACK", "z9hG4bKanswack", 20, &our_tag).as_bytes());
+    out.carrier_request("ACK");
+    h.events();
+    (b_inv, our_tag)
+}
+
+/// The only request sent to the customer.
+pub fn customer_request(out: &Out) -> Request {
+    let reqs: Vec<Request> = out
+        .to_customer
+        .iter()
+        .filter_map(|m| match m {
+            SipMessage::Request(r) => Some(r.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(reqs.len(), 1, "{:?}", out.to_customer);
+    reqs[0].clone()
+}
+
+/// Asserts that none of `secrets` appears in the header sections of `raw`.
+pub fn assert_no_leak(raw: &[Vec<u8>], secrets: &[&str]) {
+    for m in raw {
+        let s = String::from_utf8_lossy(m);
+        let head = s.split("\r\n\r\n").next().unwrap();
+        for secret in secrets {
+            assert!(!head.contains(secret), "{secret} leaked: {head}");
+        }
+    }
+}
+
+/// What of the customer must never reach the carrier.
+pub const CUSTOMER_SECRETS: &[&str] = &[
+    "192.0.2.10",
+    "10.99.0.7",
+    "edge.customer.example",
+    "secret-call-id",
+    "custtag",
+    "alice",
+    "z9hG4bKcust",
+];
+
+/// What of the carrier must never reach the customer.
+pub const CARRIER_SECRETS: &[&str] = &[
+    "203.0.113",
+    "sbc.carrier.example",
+    "carriertag",
+    "X-Carrier-Secret",
+    "core",
+    "z9hG4bKcarrier",
+];
