@@ -329,6 +329,39 @@ pub fn masked(d: &[i8; DIMS], mask: u32) -> [i8; DIMS] {
     out
 }
 
+/// The correlation of fingerprint pairs over the dimensions both carry, accumulated frame by
+/// frame (the one correlation the matcher and the library use).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Correlation {
+    xy: i64,
+    xx: i64,
+    yy: i64,
+    frames: u32,
+}
+
+impl Correlation {
+    /// Adds one pair of masked fingerprints with their 0/1 mask vectors.
+    #[inline]
+    pub fn add(&mut self, a: &[i8; DIMS], am: &[i8; DIMS], b: &[i8; DIMS], bm: &[i8; DIMS]) {
+        let (xy, xx, yy) = dot_pair(a, am, b, bm);
+        self.xy += xy as i64;
+        self.xx += xx as i64;
+        self.yy += yy as i64;
+        self.frames += 1;
+    }
+
+    /// Frames added.
+    pub fn frames(&self) -> u32 {
+        self.frames
+    }
+
+    /// The correlation, if at least `min_frames` frames were added and both sides carry energy.
+    pub fn value(&self, min_frames: u32) -> Option<f32> {
+        (self.frames >= min_frames && self.xx > 0 && self.yy > 0)
+            .then(|| self.xy as f32 / ((self.xx as f32) * (self.yy as f32)).sqrt())
+    }
+}
+
 /// Sums for the correlation of two masked fingerprints over the dimensions both carry:
 /// `(Σ a·b, Σ a², Σ b²)`. `a` and `b` are already zero outside their masks `am`, `bm`.
 #[inline]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::codes::Code;
 use crate::error::{Error, Result};
 use crate::features::{
-    dot_pair, mask_vec, masked, Analysis, Frontend, DIMS, FRAMES_PER_SECOND, HOP,
+    mask_vec, masked, Analysis, Correlation, Frontend, DIMS, FRAMES_PER_SECOND, HOP,
 };
 use crate::tone::ToneDetector;
 
@@ -521,21 +521,16 @@ impl Library {
 /// Correlation of `len` frames of `a` from `a0` with `b` from `b0`, over dimensions both
 /// frames carry; `None` if too few frames overlap.
 pub(crate) fn corr_window(a: &Reference, a0: i64, b: &Reference, b0: i64, len: i64) -> Option<f32> {
-    let (mut xy, mut xx, mut yy, mut used) = (0i64, 0i64, 0i64, 0);
+    let mut c = Correlation::default();
     for i in 0..len {
         let (pa, pb) = (a0 + i, b0 + i);
         if pa < 0 || pb < 0 || pa >= a.frames() as i64 || pb >= b.frames() as i64 {
             continue;
         }
         let (pa, pb) = (pa as usize, pb as usize);
-        if a.mask[pa] == 0 || b.mask[pb] == 0 {
-            continue;
+        if a.mask[pa] != 0 && b.mask[pb] != 0 {
+            c.add(&a.fp[pa], &a.mv[pa], &b.fp[pb], &b.mv[pb]);
         }
-        let (p, q, r) = dot_pair(&a.fp[pa], &a.mv[pa], &b.fp[pb], &b.mv[pb]);
-        xy += p as i64;
-        xx += q as i64;
-        yy += r as i64;
-        used += 1;
     }
-    (used * 4 >= len && xx > 0 && yy > 0).then(|| xy as f32 / ((xx as f32) * (yy as f32)).sqrt())
+    c.value(((len + 3) / 4) as u32)
 }

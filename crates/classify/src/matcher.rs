@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use crate::codes::Code;
-use crate::features::DIMS;
+use crate::features::{Correlation, DIMS};
 use crate::library::{describe, hash, Library, MAX_REF_FRAMES, STEP, TABLES, WINDOW_FRAMES};
 
 /// Frames kept of the call's fingerprints (2.56 s).
@@ -355,7 +355,7 @@ impl Matcher {
         let mut any_ref = false;
         let mut used_best = 0u32;
         for shift in -SHIFT..=SHIFT {
-            let (mut xy, mut xx, mut yy, mut used) = (0i64, 0i64, 0i64, 0u32);
+            let mut c = Correlation::default();
             for q in start..=end {
                 let rp = q as i64 + offset + shift;
                 if rp < 0 || rp >= r.frames() as i64 {
@@ -364,19 +364,13 @@ impl Matcher {
                 any_ref = true;
                 let slot = (q % RING as u64) as usize;
                 let rp = rp as usize;
-                if self.mask[slot] == 0 || r.mask[rp] == 0 {
-                    continue;
+                if self.mask[slot] != 0 && r.mask[rp] != 0 {
+                    c.add(&self.fp[slot], &self.mv[slot], &r.fp[rp], &r.mv[rp]);
                 }
-                let (a, b, c) =
-                    crate::features::dot_pair(&self.fp[slot], &self.mv[slot], &r.fp[rp], &r.mv[rp]);
-                xy += a as i64;
-                xx += b as i64;
-                yy += c as i64;
-                used += 1;
             }
-            if used >= (WIN / 4) as u32 && xx > 0 && yy > 0 {
-                scores[(shift + SHIFT) as usize] = xy as f32 / ((xx as f32) * (yy as f32)).sqrt();
-                used_best = used_best.max(used);
+            if let Some(v) = c.value((WIN / 4) as u32) {
+                scores[(shift + SHIFT) as usize] = v;
+                used_best = used_best.max(c.frames());
             }
         }
         (scores, any_ref, used_best)
@@ -508,7 +502,7 @@ impl Matcher {
         to: u64,
         offset: i64,
     ) -> Option<f32> {
-        let (mut xy, mut xx, mut yy, mut used) = (0i64, 0i64, 0i64, 0u32);
+        let mut c = Correlation::default();
         for q in from..=to {
             let rp = q as i64 + offset;
             if rp < 0 || rp >= r.frames() as i64 {
@@ -516,17 +510,11 @@ impl Matcher {
             }
             let slot = (q % RING as u64) as usize;
             let rp = rp as usize;
-            if self.mask[slot] == 0 || r.mask[rp] == 0 {
-                continue;
+            if self.mask[slot] != 0 && r.mask[rp] != 0 {
+                c.add(&self.fp[slot], &self.mv[slot], &r.fp[rp], &r.mv[rp]);
             }
-            let (a, b, c) =
-                crate::features::dot_pair(&self.fp[slot], &self.mv[slot], &r.fp[rp], &r.mv[rp]);
-            xy += a as i64;
-            xx += b as i64;
-            yy += c as i64;
-            used += 1;
         }
-        (used >= 20 && xx > 0 && yy > 0).then(|| xy as f32 / ((xx as f32) * (yy as f32)).sqrt())
+        c.value(20)
     }
 
     /// How much better the run's recent frames match at its alignment than off it.

@@ -1128,21 +1128,7 @@ impl B2bua {
             return;
         }
         if status.is_success() {
-            if let Some(Ok(c)) = resp
-                .header("Contact")
-                .map(|c| NameAddr::parse(c, "Contact"))
-            {
-                call.b_remote_target = Some(c.uri);
-            }
-            // §12.1.2: the UAC's route set is the Record-Route reversed.
-            let mut rr: Vec<String> = resp
-                .headers
-                .elements("Record-Route")
-                .into_iter()
-                .map(str::to_owned)
-                .collect();
-            rr.reverse();
-            call.b_route_set = rr;
+            call.set_b_dialog_route(&resp);
             match call.state {
                 CallState::Proceeding => {
                     call.state = CallState::Answered;
