@@ -37,6 +37,9 @@ const NOISE_SUBWINDOWS: usize = 5;
 
 /// Tone band: bins 12..=17 (375-531 Hz) hold a 450 ± 25 Hz tone with its Hann leakage.
 const TONE_BINS: std::ops::RangeInclusive<usize> = 12..=17;
+/// Bins either side of the tone band (188-344 Hz and 563-719 Hz).
+const NEAR_LOW: std::ops::RangeInclusive<usize> = 6..=11;
+const NEAR_HIGH: std::ops::RangeInclusive<usize> = 18..=23;
 /// Everything a telephone channel carries (94-3875 Hz).
 const TOTAL_BINS: std::ops::RangeInclusive<usize> = 3..=124;
 
@@ -91,6 +94,8 @@ pub struct Analysis {
     pub snr_db: f32,
     /// Share of the energy in the 450 Hz tone band, 0..1.
     pub tone_ratio: f32,
+    /// Whether that energy is narrow, as a tone's is (not spread into the bins beside it).
+    pub tone_narrow: bool,
     /// Correlation of this frame's spectral shape with the one 50 ms earlier (stationarity).
     pub stationarity: f32,
     /// True when the input was a concealed loss (digital silence or a repeated 20 ms frame).
@@ -197,6 +202,11 @@ impl Frontend {
         }
         let total: f32 = power[TOTAL_BINS].iter().sum();
         let tone: f32 = power[TONE_BINS].iter().sum();
+        // A tone is narrow: speech or babble with energy near 450 Hz spreads into the bins
+        // either side (a Hann-windowed 425-475 Hz tone leaks almost nothing 3 bins away).
+        let beside: f32 =
+            power[NEAR_LOW].iter().sum::<f32>() + power[NEAR_HIGH].iter().sum::<f32>();
+        let tone_narrow = tone > 3.0 * beside;
         let full_scale = (32768.0f32 * WINDOW as f32 / 4.0).powi(2) * 2.0;
         let level_db = 10.0 * ((total + 1.0) / full_scale).log10();
 
@@ -268,6 +278,7 @@ impl Frontend {
             level_db,
             snr_db,
             tone_ratio: tone / total.max(1.0),
+            tone_narrow,
             stationarity,
             missing,
         }
