@@ -856,20 +856,7 @@ impl B2bua {
         prack
             .headers
             .push("RAck", format!("{rseq} {inv_seq} INVITE"));
-        let Some(call) = self.calls.get_mut(&id) else {
-            return;
-        };
-        let trunk = &self.config.trunks[call.trunk];
-        match self
-            .ep
-            .send_request(now, prack, trunk.target, trunk.transport)
-        {
-            Ok(k) => {
-                call.open.insert(k.clone());
-                self.by_client.insert(k, (id, ClientRole::BPrack));
-            }
-            Err(e) => warn!(error = %e, "B-leg PRACK failed"),
-        }
+        self.send_b_request(now, id, prack, ClientRole::BPrack);
     }
 
     /// ACK the carrier's 2xx (if not done yet) and BYE the B leg.
@@ -1316,19 +1303,26 @@ impl B2bua {
 
     fn send_b_bye(&mut self, now: Instant, id: CallId) {
         let bye = self.b_in_dialog(id, Method::Bye, None);
+        self.send_b_request(now, id, bye, ClientRole::BBye);
+    }
+
+    /// Sends an in-dialog request on the B leg (to the trunk's target) and files its client
+    /// transaction under the call with `role`.
+    fn send_b_request(&mut self, now: Instant, id: CallId, req: Request, role: ClientRole) {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
+        let method = req.method.clone();
         let trunk = &self.config.trunks[call.trunk];
         match self
             .ep
-            .send_request(now, bye, trunk.target, trunk.transport)
+            .send_request(now, req, trunk.target, trunk.transport)
         {
             Ok(k) => {
                 call.open.insert(k.clone());
-                self.by_client.insert(k, (id, ClientRole::BBye));
+                self.by_client.insert(k, (id, role));
             }
-            Err(e) => warn!(error = %e, "B-leg BYE failed"),
+            Err(e) => warn!(error = %e, ?method, "B-leg request failed"),
         }
     }
 
