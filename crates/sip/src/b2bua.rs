@@ -725,48 +725,36 @@ impl B2bua {
         // A 2xx held back for a PRACK has not reached the customer: the A
         // dialog is still early.
         let answered = call.state == CallState::Answered && call.rel.a_deferred_2xx.is_none();
-        if call.state == CallState::Answered && !answered {
-            if from_a {
-                // BYE on the early A dialog: 487 for the INVITE (§15.1.2),
-                // and the answered B leg is ACKed and hung up.
-                let resp = call
-                    .a_invite
-                    .response(StatusCode::REQUEST_TERMINATED, Some(&call.a_local_tag));
-                let a_key = call.a_key.clone();
-                self.send_a_final(now, id, &a_key, resp);
+        // A 2xx held back for a PRACK leaves an answered B leg behind an early A dialog.
+        let deferred = call.state == CallState::Answered && !answered;
+        match (from_a, answered, deferred) {
+            (true, true, _) => self.send_b_bye(now, id),
+            // BYE on the early A dialog: 487 for the INVITE (§15.1.2), and the answered B
+            // leg is ACKed and hung up.
+            (true, false, true) => {
+                self.fail_a_invite(now, id, StatusCode::REQUEST_TERMINATED);
                 self.ack_and_bye_b(now, id);
-            } else {
-                let resp = call
-                    .a_invite
-                    .response(StatusCode::TEMPORARILY_UNAVAILABLE, Some(&call.a_local_tag));
-                let a_key = call.a_key.clone();
-                self.send_a_final(now, id, &a_key, resp);
             }
-            if let Some(call) = self.calls.get_mut(&id) {
-                call.state = CallState::Ending;
-            }
-            self.report_end(id, 200);
-            self.maybe_remove(id);
-            return;
-        }
-        match (from_a, answered) {
-            (true, true) => self.send_b_bye(now, id),
             // BYE on an early dialog: like a CANCEL.
-            (true, false) => self.cancel_b(now, id),
-            (false, true) => self.send_a_bye(now, id),
-            (false, false) => {
-                let resp = call
-                    .a_invite
-                    .response(StatusCode::TEMPORARILY_UNAVAILABLE, Some(&call.a_local_tag));
-                let a_key = call.a_key.clone();
-                self.send_a_final(now, id, &a_key, resp);
-            }
+            (true, false, false) => self.cancel_b(now, id),
+            (false, true, _) => self.send_a_bye(now, id),
+            (false, false, _) => self.fail_a_invite(now, id, StatusCode::TEMPORARILY_UNAVAILABLE),
         }
         if let Some(call) = self.calls.get_mut(&id) {
             call.state = CallState::Ending;
         }
         self.report_end(id, 200);
         self.maybe_remove(id);
+    }
+
+    /// Answers the customer's still-pending INVITE with a final `status`.
+    fn fail_a_invite(&mut self, now: Instant, id: CallId, status: StatusCode) {
+        let Some(call) = self.calls.get(&id) else {
+            return;
+        };
+        let resp = call.a_invite.response(status, Some(&call.a_local_tag));
+        let a_key = call.a_key.clone();
+        self.send_a_final(now, id, &a_key, resp);
     }
 
     /// A PRACK in the A or B dialog (RFC 3262 §3).

@@ -16,11 +16,7 @@ fn customer_reinvite_answered_200_and_acked_end_to_end() {
     let (b_inv, our_tag) = answered_call(&mut h);
     h.advance(Duration::from_secs(10));
 
-    let reinv = with_sdp(
-        customer_in_dialog("INVITE", "z9hG4bKcustre1", 21, &our_tag).as_bytes(),
-        "<sip:alice@192.0.2.10:5060>",
-        REOFFER,
-    );
+    let reinv = customer_offer("INVITE", "z9hG4bKcustre1", 21, &our_tag);
     let out = h.recv_customer(&reinv);
     assert_eq!(out.customer_statuses(), vec![100], "100 Trying at once");
     let b_re = out.carrier_request("INVITE");
@@ -159,11 +155,7 @@ fn carrier_reinvite_answered_200_and_acked_end_to_end() {
 fn customer_reinvite_rejected_488_is_acked_hop_by_hop() {
     let mut h = B2bHarness::new();
     let (b_inv, our_tag) = answered_call(&mut h);
-    let reinv = with_sdp(
-        customer_in_dialog("INVITE", "z9hG4bKcustre2", 21, &our_tag).as_bytes(),
-        "<sip:alice@192.0.2.10:5060>",
-        REOFFER,
-    );
+    let reinv = customer_offer("INVITE", "z9hG4bKcustre2", 21, &our_tag);
     let b_re = h.recv_customer(&reinv).carrier_request("INVITE");
     let out = h.recv_carrier(&carrier_response(&b_re, 488, None));
     // The carrier's 488 is ACKed by our client transaction (same branch).
@@ -180,11 +172,7 @@ fn customer_reinvite_rejected_488_is_acked_hop_by_hop() {
     assert!(out.to_carrier.is_empty() && out.to_customer.is_empty());
 
     // The dialog survives: a new re-INVITE is relayed with the next CSeq.
-    let reinv = with_sdp(
-        customer_in_dialog("INVITE", "z9hG4bKcustre3", 22, &our_tag).as_bytes(),
-        "<sip:alice@192.0.2.10:5060>",
-        REOFFER,
-    );
+    let reinv = customer_offer("INVITE", "z9hG4bKcustre3", 22, &our_tag);
     let out = h.recv_customer(&reinv);
     assert_eq!(out.carrier_request("INVITE").cseq().unwrap().seq, 3);
     assert_eq!(

@@ -12,11 +12,7 @@ use tonegate_sip::message::Method;
 fn crossing_reinvites_get_491() {
     let mut h = B2bHarness::new();
     let (b_inv, our_tag) = answered_call(&mut h);
-    let reinv = with_sdp(
-        customer_in_dialog("INVITE", "z9hG4bKcustg1", 21, &our_tag).as_bytes(),
-        "<sip:alice@192.0.2.10:5060>",
-        REOFFER,
-    );
+    let reinv = customer_offer("INVITE", "z9hG4bKcustg1", 21, &our_tag);
     let b_re = h.recv_customer(&reinv).carrier_request("INVITE");
     h.recv_carrier(&carrier_response(&b_re, 100, None));
 
@@ -30,11 +26,7 @@ fn crossing_reinvites_get_491() {
     assert!(out.to_customer.is_empty());
 
     // A second re-INVITE from the customer overlaps its first: 500.
-    let out = h.recv_customer(&with_sdp(
-        customer_in_dialog("INVITE", "z9hG4bKcustg2", 22, &our_tag).as_bytes(),
-        "<sip:alice@192.0.2.10:5060>",
-        REOFFER,
-    ));
+    let out = h.recv_customer(&customer_offer("INVITE", "z9hG4bKcustg2", 22, &our_tag));
     assert_eq!(out.customer_statuses(), vec![100, 500]);
     assert!(out.customer_response(500).header("Retry-After").is_some());
     assert!(out.to_carrier.is_empty());

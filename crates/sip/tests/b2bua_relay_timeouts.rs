@@ -27,11 +27,7 @@ fn unanswered_update_gets_408() {
 fn unacked_reinvite_2xx_ends_the_call() {
     let mut h = B2bHarness::new();
     let (_b_inv, our_tag) = answered_call(&mut h);
-    let reinv = with_sdp(
-        customer_in_dialog("INVITE", "z9hG4bKcustre", 21, &our_tag).as_bytes(),
-        "<sip:alice@192.0.2.10:5060>",
-        REOFFER,
-    );
+    let reinv = customer_offer("INVITE", "z9hG4bKcustre", 21, &our_tag);
     let b_re = h.recv_customer(&reinv).carrier_request("INVITE");
     h.recv_carrier(&carrier_response(&b_re, 200, Some(REANSWER)))
         .customer_response(200);

@@ -27,11 +27,7 @@ fn customer_update_during_early_media() {
     let out = h.recv_carrier(&carrier_response(&b_inv, 183, Some(ANSWER)));
     let our_tag = out.customer_response(183).to_tag().unwrap();
 
-    let update = with_sdp(
-        customer_in_dialog("UPDATE", "z9hG4bKcustupd", 21, &our_tag).as_bytes(),
-        "<sip:alice@192.0.2.10:5060>",
-        REOFFER,
-    );
+    let update = customer_offer("UPDATE", "z9hG4bKcustupd", 21, &our_tag);
     let out = h.recv_customer(&update);
     assert!(out.to_customer.is_empty(), "no 100 for a non-INVITE");
     let b_upd = out.carrier_request("UPDATE");
@@ -98,11 +94,7 @@ fn updates_after_answer_both_ways_and_glare() {
     let mut h = B2bHarness::new();
     let (b_inv, our_tag) = answered_call(&mut h);
 
-    let update = with_sdp(
-        customer_in_dialog("UPDATE", "z9hG4bKcustupd", 21, &our_tag).as_bytes(),
-        "<sip:alice@192.0.2.10:5060>",
-        REOFFER,
-    );
+    let update = customer_offer("UPDATE", "z9hG4bKcustupd", 21, &our_tag);
     let b_upd = h.recv_customer(&update).carrier_request("UPDATE");
     assert_eq!(b_upd.cseq().unwrap().seq, 2);
 

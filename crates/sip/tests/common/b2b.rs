@@ -298,3 +298,12 @@ pub const CARRIER_SECRETS: &[&str] = &[
     "core",
     "z9hG4bKcarrier",
 ];
+
+/// A customer request (re-INVITE, UPDATE) in the dialog, offering `REOFFER`.
+pub fn customer_offer(method: &str, branch: &str, cseq: u32, our_tag: &str) -> Vec<u8> {
+    with_sdp(
+        customer_in_dialog(method, branch, cseq, our_tag).as_bytes(),
+        "<sip:alice@192.0.2.10:5060>",
+        REOFFER,
+    )
+}
