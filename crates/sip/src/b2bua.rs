@@ -38,11 +38,18 @@
 //! for a 2xx re-INVITE travels end to end; crossing re-INVITEs (or UPDATE
 //! offers) get 491 (see `relay`). Other in-dialog methods get 501.
 //!
+//! With [`B2buaConfig::media`] set, media is anchored (see `media`): every
+//! SDP is rewritten to the gateway's address and a port pair of the call,
+//! the parties' own media addresses are reported as [`CallEvent::Media`],
+//! and an INVITE finding the port pool exhausted gets 503.
+//!
 //! Not done yet: forking (the last To tag wins), offer/answer in PRACK bodies (not
-//! relayed), SDP rewriting for media anchoring, DNS (targets are IP
-//! addresses).
+//! relayed), DNS (targets are IP addresses).
 
+mod media;
 mod relay;
+
+pub use media::{MediaConfig, MediaPorts, PortPool};
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
@@ -55,6 +62,7 @@ use tracing::{debug, info, warn};
 
 use crate::endpoint::{Endpoint, EndpointConfig, Event, Transmit};
 use crate::message::{uri_user, Method, NameAddr, Request, Response, SipUri, StatusCode};
+use crate::sdp::AudioMedia;
 use crate::transaction::{ClientKey, ServerKey, Timer, TransactionKey, Transport};
 use crate::Error;
 
@@ -185,6 +193,8 @@ pub struct B2buaConfig {
     pub trunks: Vec<Trunk>,
     /// Headers copied verbatim from the A-leg INVITE to the B leg.
     pub copy_headers: Vec<String>,
+    /// Media anchoring (SDP rewrite and port pool); `None`: bodies untouched.
+    pub media: Option<MediaConfig>,
 }
 
 impl Default for B2buaConfig {
@@ -193,6 +203,7 @@ impl Default for B2buaConfig {
             endpoint: EndpointConfig::default(),
             trunks: Vec::new(),
             copy_headers: vec!["X-User-Data".to_owned()],
+            media: None,
         }
     }
 }
@@ -210,6 +221,26 @@ pub enum CallEvent {
         call: CallId,
         /// Trunk name.
         trunk: String,
+        /// The customer's Call-ID.
+        call_id: String,
+        /// The gateway's RTP ports of the call, when media is anchored.
+        media: Option<MediaPorts>,
+    },
+    /// A party said where it wants its audio (an SDP from the customer if
+    /// `from_a`, else from the carrier); the gateway's SDP went on instead.
+    Media {
+        /// The call.
+        call: CallId,
+        /// The SDP came from the customer.
+        from_a: bool,
+        /// Its first audio stream.
+        media: AudioMedia,
+    },
+    /// The carrier sent its first provisional response with SDP: early
+    /// media starts (once per call, anchored calls only).
+    EarlyMedia {
+        /// The call.
+        call: CallId,
     },
     /// The carrier answered and the answer was relayed.
     Answered {
@@ -348,6 +379,8 @@ struct Call {
     /// Relayed in-dialog requests by the client transaction on the other leg.
     relays: HashMap<ClientKey, Relay>,
     reinvite: Option<ReInvite>,
+    /// Anchored media ports.
+    media: Option<media::CallMedia>,
     /// Client transactions of this call without a final outcome yet.
     open: HashSet<ClientKey>,
     ended_reported: bool,
@@ -367,11 +400,17 @@ pub struct B2bua {
     events: VecDeque<CallEvent>,
     /// Retransmission deadlines of reliable provisionals (may be stale).
     rel_timers: BinaryHeap<Reverse<(Instant, CallId)>>,
+    /// RTP ports, when media is anchored.
+    ports: Option<PortPool>,
 }
 
 impl B2bua {
     /// A B2BUA; `seed` drives every tag, branch and Call-ID.
     pub fn new(config: B2buaConfig, seed: u64) -> Self {
+        let ports = config
+            .media
+            .as_ref()
+            .map(|m| PortPool::new(m.ports.clone()));
         Self {
             ep: Endpoint::new(config.endpoint.clone(), seed),
             config,
@@ -383,6 +422,7 @@ impl B2bua {
             next_call: 1,
             events: VecDeque::new(),
             rel_timers: BinaryHeap::new(),
+            ports,
         }
     }
 
@@ -434,6 +474,47 @@ impl B2bua {
     /// Number of calls in progress.
     pub fn call_count(&self) -> usize {
         self.calls.len()
+    }
+
+    /// Ends a call on the gateway's own account (e.g. no RTP any more): an
+    /// answered call gets a BYE on both legs; a ringing one has its B leg
+    /// cancelled and the customer gets `status`. Returns whether the call
+    /// was still up.
+    pub fn hangup(&mut self, now: Instant, id: CallId, status: StatusCode) -> bool {
+        let Some(call) = self.calls.get(&id) else {
+            return false;
+        };
+        let answered = call.state == CallState::Answered && call.rel.a_deferred_2xx.is_none();
+        match call.state {
+            CallState::Ending | CallState::Cancelling => return false,
+            CallState::Answered if answered => {
+                info!(call = id.0, "gateway hangs up: BYE both legs");
+                self.send_a_bye(now, id);
+                self.send_b_bye(now, id);
+                self.report_end(id, 200);
+            }
+            CallState::Answered => {
+                // The 2xx waits for a PRACK: the customer's dialog is early.
+                self.fail_a_invite(now, id, status);
+                self.ack_and_bye_b(now, id);
+                self.report_end(id, status.code());
+            }
+            CallState::Proceeding => {
+                info!(
+                    call = id.0,
+                    status = status.code(),
+                    "gateway releases a ringing call"
+                );
+                self.cancel_b(now, id, status);
+                self.report_end(id, status.code());
+                return true;
+            }
+        }
+        if let Some(call) = self.calls.get_mut(&id) {
+            call.state = CallState::Ending;
+        }
+        self.maybe_remove(id);
+        true
     }
 
     fn process(&mut self, now: Instant) {
@@ -615,18 +696,42 @@ impl B2bua {
                 b_inv.headers.push(name.clone(), v);
             }
         }
+        let Ok(media) = self.allocate_media() else {
+            warn!(trunk = %trunk_name, "RTP port pool exhausted: 503");
+            let mut resp = a_inv.response(StatusCode::SERVICE_UNAVAILABLE, None);
+            resp.headers.push("Retry-After", "5");
+            self.respond(now, &a_key, resp);
+            return;
+        };
+        let mut a_media = None;
         if !a_inv.body.is_empty() {
-            b_inv.set_body(a_inv.header("Content-Type"), a_inv.body.clone());
+            let ct = a_inv.header("Content-Type");
+            let body = match self.anchored(media.as_ref().map(|m| m.ports), true, ct, &a_inv.body) {
+                Ok((body, m)) => {
+                    a_media = m;
+                    body
+                }
+                Err(e) => {
+                    // The offer must come through the gateway, or nothing is heard.
+                    info!(error = %e, "offer cannot be anchored");
+                    self.release_media(media);
+                    self.reply(now, &a_key, e.status_or_500());
+                    return;
+                }
+            };
+            b_inv.set_body(ct, body);
         }
 
         let b_key = match self.ep.send_request(now, b_inv, b_dest, b_transport) {
             Ok(k) => k,
             Err(e) => {
                 warn!(error = %e, "could not place B leg");
+                self.release_media(media);
                 self.reply(now, &a_key, StatusCode::SERVER_INTERNAL_ERROR);
                 return;
             }
         };
+        let media_ports = media.as_ref().map(|m| m.ports);
         let b_invite = self
             .ep
             .client_request(&b_key)
@@ -652,7 +757,7 @@ impl B2bua {
                 a_key,
                 a_source: source,
                 a_transport: transport,
-                a_call_id,
+                a_call_id: a_call_id.clone(),
                 a_remote_tag,
                 a_local_tag,
                 a_local_cseq: 0,
@@ -672,6 +777,7 @@ impl B2bua {
                 a_remote_target: None,
                 relays: HashMap::new(),
                 reinvite: None,
+                media,
                 open: HashSet::from([b_key_open]),
                 ended_reported: false,
             },
@@ -679,7 +785,16 @@ impl B2bua {
         self.events.push_back(CallEvent::Started {
             call: id,
             trunk: trunk_name,
+            call_id: a_call_id,
+            media: media_ports,
         });
+        if let Some(media) = a_media {
+            self.events.push_back(CallEvent::Media {
+                call: id,
+                from_a: true,
+                media,
+            });
+        }
     }
 
     /// Which call an in-dialog request belongs to, and whether it came from
@@ -736,7 +851,7 @@ impl B2bua {
                 self.ack_and_bye_b(now, id);
             }
             // BYE on an early dialog: like a CANCEL.
-            (true, false, false) => self.cancel_b(now, id),
+            (true, false, false) => self.cancel_b(now, id, StatusCode::REQUEST_TERMINATED),
             (false, true, _) => self.send_a_bye(now, id),
             (false, false, _) => self.fail_a_invite(now, id, StatusCode::TEMPORARILY_UNAVAILABLE),
         }
@@ -956,12 +1071,13 @@ impl B2bua {
             return;
         }
         info!(call = id.0, "customer cancelled");
-        self.cancel_b(now, id);
+        self.cancel_b(now, id, StatusCode::REQUEST_TERMINATED);
         self.report_end(id, 487);
     }
 
-    /// CANCEL the B leg, answer 487 on the A leg.
-    fn cancel_b(&mut self, now: Instant, id: CallId) {
+    /// CANCEL the B leg, answer `status` (487 for the customer's own CANCEL)
+    /// on the A leg.
+    fn cancel_b(&mut self, now: Instant, id: CallId, status: StatusCode) {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
@@ -977,12 +1093,7 @@ impl B2bua {
             }
             Err(e) => debug!(error = %e, "CANCEL not sent (B leg already final)"),
         }
-        self.send_a_final(
-            now,
-            id,
-            &a_key,
-            a_inv.response(StatusCode::REQUEST_TERMINATED, Some(&a_tag)),
-        );
+        self.send_a_final(now, id, &a_key, a_inv.response(status, Some(&a_tag)));
     }
 
     fn send_a_final(&mut self, now: Instant, id: CallId, a_key: &ServerKey, resp: Response) {
@@ -1016,9 +1127,7 @@ impl B2bua {
         }
         // End-to-end ACK: the customer's ACK triggers ours, with its body.
         let mut b_ack = self.b_ack_request(id);
-        if !ack.body.is_empty() {
-            b_ack.set_body(ack.header("Content-Type"), ack.body.clone());
-        }
+        self.copy_body(id, true, &ack, &mut b_ack);
         self.send_b_ack(now, id, b_ack);
     }
 
@@ -1085,13 +1194,18 @@ impl B2bua {
                 call.rel.b_rseq = Some(rseq);
                 self.send_b_prack(now, id, &resp, rseq);
             }
-            let Some(call) = self.calls.get_mut(&id) else {
+            let Some(call) = self.calls.get(&id) else {
                 return;
             };
             if call.state != CallState::Proceeding {
                 return;
             }
-            let a_resp = relay_response(call, &resp, &self.config.endpoint.via_sent_by);
+            let mut a_resp = relay_response(call, &resp, &self.config.endpoint.via_sent_by);
+            self.copy_body(id, false, &resp, &mut a_resp);
+            self.note_early_media(id, &resp);
+            let Some(call) = self.calls.get(&id) else {
+                return;
+            };
             if call.rel.a_supported {
                 self.send_a_reliable(now, id, a_resp);
                 return;
@@ -1107,7 +1221,11 @@ impl B2bua {
             match call.state {
                 CallState::Proceeding => {
                     call.state = CallState::Answered;
-                    let a_resp = relay_response(call, &resp, &self.config.endpoint.via_sent_by);
+                    let mut a_resp = relay_response(call, &resp, &self.config.endpoint.via_sent_by);
+                    self.copy_body(id, false, &resp, &mut a_resp);
+                    let Some(call) = self.calls.get_mut(&id) else {
+                        return;
+                    };
                     if call.rel.a_unacked.is_some() {
                         // RFC 3262 §3: not before the customer's PRACK.
                         debug!(call = id.0, "2xx held until the customer's PRACK");
@@ -1150,8 +1268,9 @@ impl B2bua {
         }
         // 300-699: ACKed by the transaction; relay the status.
         if call.state == CallState::Proceeding {
-            let a_resp = relay_response(call, &resp, &self.config.endpoint.via_sent_by);
+            let mut a_resp = relay_response(call, &resp, &self.config.endpoint.via_sent_by);
             let a_key = call.a_key.clone();
+            self.copy_body(id, false, &resp, &mut a_resp);
             self.send_a_final(now, id, &a_key, a_resp);
             self.report_end(id, status.code());
         }
@@ -1396,7 +1515,8 @@ impl B2bua {
             return;
         }
         debug!(call = id.0, "call removed");
-        if let Some(call) = self.calls.remove(&id) {
+        if let Some(mut call) = self.calls.remove(&id) {
+            self.release_media(call.media.take());
             self.by_a_invite.remove(&call.a_key);
             self.by_a_dialog
                 .remove(&(call.a_call_id.clone(), call.a_remote_tag.clone()));
@@ -1475,9 +1595,9 @@ fn contact_for(local: &str, transport: Transport) -> String {
     format!("<sip:gw@{local}{transport_param}>")
 }
 
-/// A response from the B leg turned into one for the A leg: status, reason
-/// and body (with Content-Type) copied; our tag and Contact; nothing else
-/// of the carrier's.
+/// A response from the B leg turned into one for the A leg: status and
+/// reason copied; our tag and Contact; nothing else of the carrier's (the
+/// body is the caller's to copy, see `copy_body`).
 fn relay_response(call: &Call, b: &Response, local: &str) -> Response {
     let mut a = call.a_invite.response(b.status, Some(&call.a_local_tag));
     a.reason = b.reason.clone();
@@ -1489,9 +1609,6 @@ fn relay_response(call: &Call, b: &Response, local: &str) -> Response {
         };
         a.headers
             .push("Contact", format!("<sip:gw@{local}{transport_param}>"));
-    }
-    if !b.body.is_empty() {
-        a.set_body(b.header("Content-Type"), b.body.clone());
     }
     a
 }

@@ -26,6 +26,7 @@ pub mod error;
 pub mod framing;
 pub mod message;
 pub mod rng;
+pub mod sdp;
 pub mod transaction;
 
 pub use endpoint::{Endpoint, EndpointConfig, Event, Transmit};

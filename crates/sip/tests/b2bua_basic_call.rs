@@ -64,7 +64,9 @@ fn customer_call_answered_and_hung_up() {
         h.events(),
         vec![CallEvent::Started {
             call: tonegate_sip::b2bua::CallId(1),
-            trunk: "acme".into()
+            trunk: "acme".into(),
+            call_id: "secret-call-id@customer.example".into(),
+            media: None,
         }]
     );
 

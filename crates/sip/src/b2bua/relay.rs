@@ -129,9 +129,10 @@ impl B2bua {
         if targets_refresh {
             out.headers.push("Contact", self.gw_contact(call, to_a));
         }
-        if !req.body.is_empty() {
-            out.set_body(req.header("Content-Type"), req.body.clone());
-        }
+        self.copy_body(id, from_a, &req, &mut out);
+        let Some(call) = self.calls.get(&id) else {
+            return;
+        };
         let out_seq = out.cseq().map(|c| c.seq).unwrap_or_default();
         let (dest, transport) = self.leg_destination(call, to_a);
         let client = match self.ep.send_request(now, out, dest, transport) {
@@ -170,7 +171,7 @@ impl B2bua {
         self.by_client.insert(client, (id, ClientRole::Relay));
     }
 
-    fn respond(&mut self, now: Instant, key: &ServerKey, resp: Response) {
+    pub(super) fn respond(&mut self, now: Instant, key: &ServerKey, resp: Response) {
         if let Err(e) = self.ep.respond(now, key, resp) {
             debug!(error = %e, "response failed");
         }
@@ -212,9 +213,7 @@ impl B2bua {
         if let Some(ra) = resp.header("Retry-After") {
             out.headers.push("Retry-After", ra);
         }
-        if !resp.body.is_empty() {
-            out.set_body(resp.header("Content-Type"), resp.body.clone());
-        }
+        self.copy_body(id, !from_a, &resp, &mut out);
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
@@ -285,9 +284,7 @@ impl B2bua {
         } else {
             self.b_in_dialog(id, Method::Ack, Some(out_seq))
         };
-        if !ack.body.is_empty() {
-            out.set_body(ack.header("Content-Type"), ack.body.clone());
-        }
+        self.copy_body(id, from_a, ack, &mut out);
         if let Some(r) = self.calls.get_mut(&id).and_then(|c| c.reinvite.as_mut()) {
             r.state = ReInviteState::Done;
             r.ack = Some(out.clone());

@@ -66,6 +66,18 @@ pub struct B2bHarness {
 
 impl B2bHarness {
     pub fn new() -> Self {
+        Self::with_media(None)
+    }
+
+    /// A harness whose B2BUA anchors media on 198.18.0.1 and `ports`.
+    pub fn anchoring(ports: std::ops::RangeInclusive<u16>) -> Self {
+        Self::with_media(Some(tonegate_sip::b2bua::MediaConfig {
+            address: "198.18.0.1".parse().unwrap(),
+            ports,
+        }))
+    }
+
+    fn with_media(media: Option<tonegate_sip::b2bua::MediaConfig>) -> Self {
         let trunk = Trunk::new(
             "acme",
             vec!["192.0.2.0/24".parse().unwrap()],
@@ -78,6 +90,7 @@ impl B2bHarness {
                 ..EndpointConfig::default()
             },
             trunks: vec![trunk],
+            media,
             ..B2buaConfig::default()
         };
         let t0 = Instant::now();
