@@ -15,16 +15,34 @@
 //! name = "acme"
 //! sources = ["127.0.0.1/32"]         # who may send calls on this trunk
 //! target = "sip:127.0.0.1:5080"      # the carrier gateway (";transport=tcp" for TCP)
+//!
+//! [rtp]                              # without this table media is not anchored:
+//!                                    # SDP passes untouched and nothing is heard
+//! ports = "20000-29999"              # RTP even, RTCP odd; each call takes two pairs
+//! address = "127.0.0.1"              # advertised in SDP c= lines
+//! # bind = "127.0.0.1"               # local address of the RTP sockets; default: address
+//! # strict_latching = false          # true: drop packets from other sources than the party's
+//! # timeout_s = 60                   # answered call without RTP this long: BYE both ways (0: never)
+//! # jitter_ms = 60                   # early-media jitter buffer
+//!
+//! [recordings]
+//! dir = "/var/lib/tonegate/recordings"  # early media of every call, <Call-ID>.wav
+//! # whole_call = false               # also the rest of the call (carrier side, and
+//!                                    # the customer's side in <Call-ID>.caller.wav)
+//!
+//! [classify]
+//! # library = "/var/lib/tonegate/library"  # default: the library shipped in testdata
 //! ```
 //!
 //! Every table rejects unknown keys, with an error naming the key.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
-use tonegate_sip::b2bua::{B2buaConfig, Cidr, Trunk};
+use tonegate_sip::b2bua::{B2buaConfig, Cidr, MediaConfig, Trunk};
 use tonegate_sip::{EndpointConfig, TimerConfig};
 
 /// What can be wrong with a configuration file.
@@ -88,6 +106,15 @@ pub enum ConfigError {
         /// The wildcard listen address.
         listen: SocketAddr,
     },
+    /// `rtp.ports` is not `LOW-HIGH` with 1024 <= LOW and room for a call.
+    #[error("rtp.ports {value:?} must be \"LOW-HIGH\" with LOW >= 1024 and room for at least two port pairs")]
+    InvalidPorts {
+        /// The rejected value.
+        value: String,
+    },
+    /// `rtp.jitter_ms` out of range.
+    #[error("rtp.jitter_ms must be between 20 and 1000")]
+    InvalidJitter,
     /// A timer is zero or T2 < T1.
     #[error("sip timers: {reason}")]
     InvalidTimers {
@@ -105,6 +132,85 @@ pub struct Config {
     /// The `[[trunks]]` tables, searched in order.
     #[serde(default)]
     pub trunks: Vec<TrunkConfig>,
+    /// `[rtp]`: media anchoring; absent, SDP is relayed untouched.
+    #[serde(default)]
+    pub rtp: Option<RtpConfig>,
+    /// `[recordings]`; absent, nothing is recorded.
+    #[serde(default)]
+    pub recordings: Option<RecordingsConfig>,
+    /// `[classify]`.
+    #[serde(default)]
+    pub classify: ClassifyConfig,
+}
+
+/// `[rtp]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RtpConfig {
+    /// `"LOW-HIGH"`: RTP on even ports, RTCP on the odd one above.
+    #[serde(default = "default_rtp_ports")]
+    pub ports: String,
+    /// Address written into SDP.
+    pub address: IpAddr,
+    /// Local address of the RTP sockets (default: `address`).
+    #[serde(default)]
+    pub bind: Option<IpAddr>,
+    /// Drop packets from sources other than the party's.
+    #[serde(default)]
+    pub strict_latching: bool,
+    /// Seconds without RTP after which an answered call is released (0: never).
+    #[serde(default = "default_rtp_timeout")]
+    pub timeout_s: u64,
+    /// Jitter buffer of the early-media tap, ms (20..=1000).
+    #[serde(default = "default_jitter_ms")]
+    pub jitter_ms: u32,
+}
+
+/// `[recordings]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordingsConfig {
+    /// Directory of the recordings (created if missing).
+    pub dir: PathBuf,
+    /// Record the whole call, not only the early media.
+    #[serde(default)]
+    pub whole_call: bool,
+}
+
+/// `[classify]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClassifyConfig {
+    /// The announcement library (default: the one shipped in testdata).
+    #[serde(default)]
+    pub library: Option<PathBuf>,
+}
+
+fn default_rtp_ports() -> String {
+    "20000-29999".to_owned()
+}
+fn default_rtp_timeout() -> u64 {
+    60
+}
+fn default_jitter_ms() -> u32 {
+    60
+}
+
+impl RtpConfig {
+    /// The port range, checked.
+    pub fn port_range(&self) -> Result<RangeInclusive<u16>, ConfigError> {
+        let bad = || ConfigError::InvalidPorts {
+            value: self.ports.clone(),
+        };
+        let (lo, hi) = self.ports.split_once('-').ok_or_else(bad)?;
+        let lo: u16 = lo.trim().parse().map_err(|_| bad())?;
+        let hi: u16 = hi.trim().parse().map_err(|_| bad())?;
+        // Room for at least one call: two RTP/RTCP pairs.
+        if lo < 1024 || hi < lo || (hi - lo) < 4 {
+            return Err(bad());
+        }
+        Ok(lo..=hi)
+    }
 }
 
 /// `[sip]`.
@@ -216,6 +322,12 @@ impl Config {
                 });
             }
         }
+        if let Some(rtp) = &self.rtp {
+            rtp.port_range()?;
+            if !(20..=1000).contains(&rtp.jitter_ms) {
+                return Err(ConfigError::InvalidJitter);
+            }
+        }
         self.trunks().map(|_| ())
     }
 
@@ -267,6 +379,13 @@ impl Config {
             },
             trunks: self.trunks()?,
             copy_headers: s.copy_headers.clone(),
+            media: match &self.rtp {
+                Some(r) => Some(MediaConfig {
+                    address: r.address,
+                    ports: r.port_range()?,
+                }),
+                None => None,
+            },
         })
     }
 }
@@ -309,6 +428,10 @@ target = "sip:127.0.0.1:5080"
                 "source",
             ),
             (format!("{MINIMAL}\n[media]\nports = 1\n"), "media"),
+            (
+                format!("{MINIMAL}\n[rtp]\naddress = \"127.0.0.1\"\nport = \"1-2\"\n"),
+                "port",
+            ),
         ] {
             let err = Config::parse(&text).unwrap_err().to_string();
             assert!(err.contains(&format!("unknown field `{key}`")), "{err}");
@@ -336,6 +459,45 @@ target = "sip:127.0.0.1:5080"
         assert!(matches!(e, ConfigError::DuplicateTrunk { .. }), "{e}");
         let e = Config::parse("[sip]\n").unwrap_err();
         assert!(e.to_string().contains("listen"), "{e}");
+    }
+
+    #[test]
+    fn rtp_recordings_and_library() {
+        let c = Config::parse(MINIMAL).unwrap();
+        assert!(c.rtp.is_none() && c.recordings.is_none());
+        assert!(c
+            .b2bua("127.0.0.1:5060".parse().unwrap())
+            .unwrap()
+            .media
+            .is_none());
+        let text = format!(
+            "{MINIMAL}[rtp]\naddress = \"192.0.2.1\"\n[recordings]\ndir = \"/tmp/r\"\n\
+             [classify]\nlibrary = \"lib\"\n"
+        );
+        let c = Config::parse(&text).unwrap();
+        let rtp = c.rtp.as_ref().unwrap();
+        assert_eq!(
+            (rtp.timeout_s, rtp.jitter_ms, rtp.strict_latching),
+            (60, 60, false)
+        );
+        let media = c
+            .b2bua("127.0.0.1:5060".parse().unwrap())
+            .unwrap()
+            .media
+            .unwrap();
+        assert_eq!(media.ports, 20000..=29999);
+        assert_eq!(media.address, "192.0.2.1".parse::<IpAddr>().unwrap());
+        assert_eq!(c.classify.library.as_deref(), Some(Path::new("lib")));
+        for ports in ["20000", "30000-20000", "80-90", "20000-20002", "a-b"] {
+            let t = format!("{MINIMAL}[rtp]\naddress = \"192.0.2.1\"\nports = \"{ports}\"\n");
+            let e = Config::parse(&t).unwrap_err();
+            assert!(
+                matches!(e, ConfigError::InvalidPorts { .. }),
+                "{ports}: {e}"
+            );
+        }
+        let t = format!("{MINIMAL}[rtp]\naddress = \"192.0.2.1\"\njitter_ms = 5\n");
+        assert!(matches!(Config::parse(&t), Err(ConfigError::InvalidJitter)));
     }
 
     #[test]

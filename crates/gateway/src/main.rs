@@ -9,6 +9,7 @@ mod classify_cmd;
 mod config;
 mod eval;
 mod library;
+mod media;
 mod run;
 mod sip_driver;
 

@@ -1,9 +1,16 @@
 //! `tonegate run --config FILE`: the SIP B2BUA on UDP and TCP.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tonegate_rtp::RelayConfig;
+use tracing::info;
 
 use crate::config::{Config, ConfigError};
+use crate::library::{self, LibraryError};
+use crate::media::MediaSettings;
 use crate::sip_driver::{self, DriverError};
 
 /// What can stop `tonegate run`.
@@ -19,6 +26,55 @@ pub enum RunError {
     /// The async runtime could not start.
     #[error("cannot start the runtime: {0}")]
     Runtime(#[source] std::io::Error),
+    /// The announcement library could not be loaded.
+    #[error(transparent)]
+    Library(#[from] LibraryError),
+    /// The recordings directory could not be created.
+    #[error("recordings dir {path}: {source}")]
+    Recordings {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// What the calls' media tasks share, when `[rtp]` is configured: the
+/// library is loaded and the recordings directory made here, so a bad
+/// path stops the start with a clear error.
+fn media_settings(config: &Config) -> Result<Option<Arc<MediaSettings>>, RunError> {
+    let Some(rtp) = &config.rtp else {
+        return Ok(None);
+    };
+    let root = config
+        .classify
+        .library
+        .clone()
+        .unwrap_or_else(library::default_root);
+    let lib = library::load(&root)?;
+    info!(references = lib.len(), root = %root.display(), "library loaded");
+    let recordings = match &config.recordings {
+        Some(r) => {
+            std::fs::create_dir_all(&r.dir).map_err(|source| RunError::Recordings {
+                path: r.dir.clone(),
+                source,
+            })?;
+            Some(r.dir.clone())
+        }
+        None => None,
+    };
+    Ok(Some(Arc::new(MediaSettings {
+        bind: rtp.bind.unwrap_or(rtp.address),
+        relay: RelayConfig {
+            strict: rtp.strict_latching,
+            timeout: (rtp.timeout_s > 0).then(|| Duration::from_secs(rtp.timeout_s)),
+        },
+        jitter_frames: (rtp.jitter_ms as usize).div_ceil(20),
+        recordings,
+        whole_call: config.recordings.as_ref().is_some_and(|r| r.whole_call),
+        library: Some(lib),
+    })))
 }
 
 /// Run the gateway until SIGINT or SIGTERM; prints `listening ADDR` on
@@ -36,8 +92,10 @@ pub fn main(config: &Path) -> ExitCode {
 
 fn run(path: &Path) -> Result<(), RunError> {
     let config = Config::load(path)?;
-    // The SIP core is single-threaded; one thread drives it and the sockets.
-    let rt = tokio::runtime::Builder::new_current_thread()
+    let media = media_settings(&config)?;
+    // The SIP core is one task; the calls' media tasks spread over the
+    // worker threads (one per core).
+    let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(RunError::Runtime)?;
@@ -57,7 +115,7 @@ fn run(path: &Path) -> Result<(), RunError> {
             .map(|d| d.as_nanos() as u64)
             .unwrap_or(0)
             ^ u64::from(std::process::id()).rotate_left(32);
-        driver.run(b2b, seed, shutdown_signal()).await?;
+        driver.run(b2b, media, seed, shutdown_signal()).await?;
         Ok(())
     })
 }

@@ -16,10 +16,16 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::mpsc;
-use tonegate_sip::b2bua::{B2bua, B2buaConfig, CallEvent};
+
+use tonegate_rtp::Side;
+use tonegate_sip::b2bua::{B2bua, B2buaConfig, CallEvent, CallId};
+use tonegate_sip::StatusCode;
+
+use crate::media::{self, Control, MediaSettings, Report};
 use tonegate_sip::framing::StreamDecoder;
 use tonegate_sip::transaction::TransactionKey;
 use tonegate_sip::{Transmit, Transport};
@@ -152,14 +158,20 @@ impl Driver {
         self.max_message = max;
     }
 
-    /// Run until `shutdown` completes.
+    /// Run until `shutdown` completes. With `media`, every call's anchored
+    /// media is relayed (and its early media heard) by a task of its own.
     pub async fn run(
         self,
         config: B2buaConfig,
+        media: Option<Arc<MediaSettings>>,
         seed: u64,
         shutdown: impl std::future::Future<Output = ()>,
     ) -> Result<Stats, DriverError> {
+        let (reports_tx, mut reports_rx) = mpsc::unbounded_channel();
         let mut core = Core {
+            media,
+            calls: HashMap::new(),
+            reports_tx,
             b2b: B2bua::new(config, seed),
             udp: self.udp,
             conns: HashMap::new(),
@@ -204,6 +216,7 @@ impl Driver {
                     }
                 }
                 Some(ev) = events_rx.recv() => core.on_tcp_event(ev),
+                Some(r) = reports_rx.recv() => core.on_report(r),
                 r = tcp.accept() => match r {
                     Ok((stream, peer)) => core.adopt(stream, peer),
                     Err(e) if is_transient_accept_error(&e) => {
@@ -239,6 +252,11 @@ fn is_transient_accept_error(e: &io::Error) -> bool {
 }
 
 struct Core {
+    /// Media settings, when media is anchored.
+    media: Option<Arc<MediaSettings>>,
+    /// Each call's media task.
+    calls: HashMap<CallId, mpsc::UnboundedSender<Control>>,
+    reports_tx: mpsc::UnboundedSender<Report>,
     b2b: B2bua,
     udp: UdpSocket,
     conns: HashMap<SocketAddr, Conn>,
@@ -287,19 +305,101 @@ impl Core {
     /// Send every pending transmit (including what a failed send makes
     /// the core send) and drain the call events.
     async fn flush(&mut self) {
-        while let Some(t) = self.b2b.poll_transmit() {
-            self.transmit(t).await;
-        }
-        while let Some(ev) = self.b2b.poll_event() {
-            self.on_call_event(ev);
+        loop {
+            let mut any = false;
+            while let Some(t) = self.b2b.poll_transmit() {
+                any = true;
+                self.transmit(t).await;
+            }
+            // An event may make the core send (a call released).
+            while let Some(ev) = self.b2b.poll_event() {
+                any = true;
+                self.on_call_event(ev);
+            }
+            if !any {
+                break;
+            }
         }
     }
 
     fn on_call_event(&mut self, ev: CallEvent) {
         match ev {
+            CallEvent::Started {
+                call,
+                call_id,
+                media: Some(ports),
+                ..
+            } => {
+                self.stats.started += 1;
+                let Some(settings) = self.media.clone() else {
+                    return;
+                };
+                match media::spawn(call, &call_id, ports, settings, self.reports_tx.clone()) {
+                    Ok(tx) => {
+                        self.calls.insert(call, tx);
+                    }
+                    Err((port, e)) => {
+                        warn!(port, error = %e, "cannot bind the call's RTP port: 503");
+                        self.b2b
+                            .hangup(Instant::now(), call, StatusCode::SERVICE_UNAVAILABLE);
+                    }
+                }
+            }
             CallEvent::Started { .. } => self.stats.started += 1,
-            CallEvent::Answered { .. } => self.stats.answered += 1,
-            CallEvent::Ended { .. } => self.stats.ended += 1,
+            CallEvent::Media {
+                call,
+                from_a,
+                media,
+            } => {
+                let side = if from_a { Side::A } else { Side::B };
+                self.control(call, Control::Signalled(side, media));
+            }
+            CallEvent::EarlyMedia { call } => self.control(call, Control::EarlyMedia),
+            CallEvent::Answered { call } => {
+                self.stats.answered += 1;
+                self.control(call, Control::Answered);
+            }
+            CallEvent::Ended { call, .. } => {
+                self.stats.ended += 1;
+                self.control(call, Control::Stop);
+                self.calls.remove(&call);
+            }
+        }
+    }
+
+    fn control(&mut self, call: CallId, c: Control) {
+        if let Some(tx) = self.calls.get(&call) {
+            let _ = tx.send(c);
+        }
+    }
+
+    fn on_report(&mut self, r: Report) {
+        match r {
+            Report::Timeout(call) => {
+                self.b2b
+                    .hangup(Instant::now(), call, StatusCode::REQUEST_TIMEOUT);
+            }
+            Report::Decision(call, d) => {
+                debug!(call = call.0, label = %d.label, "decision reported");
+            }
+            Report::Done(call, outcome) => {
+                let d = outcome.decision;
+                info!(
+                    call = call.0,
+                    code = d.and_then(|d| d.code).map(|c| c.get()),
+                    label = d
+                        .map(|d| d.label.as_str())
+                        .unwrap_or(if outcome.unsupported_codec {
+                            "unsupported_codec"
+                        } else {
+                            "none"
+                        }),
+                    decided_at_ms = d.and_then(|d| d.at_ms()),
+                    early_ms = outcome.early_ms,
+                    recording = outcome.recording.as_ref().map(|p| p.display().to_string()),
+                    "call media ended"
+                );
+            }
         }
     }
 

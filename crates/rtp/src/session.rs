@@ -156,7 +156,7 @@ impl Session {
             self.stats.ssrc_changes += 1;
         } else {
             let delta = seq.wrapping_sub(self.last_seq) as i16;
-            if delta > 100 || delta < -100 {
+            if !(-100..=100).contains(&delta) {
                 self.stats.seq_jumps += 1;
             } else if delta > 1 {
                 self.stats.lost += (delta - 1) as u64;

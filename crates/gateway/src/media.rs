@@ -1,0 +1,576 @@
+//! The media of one call: a tokio task per call owns the four UDP sockets
+//! of its two port pairs and drives the sans-IO [`MediaRelay`].
+//!
+//! Every received datagram gets a verdict from the relay and is sent on
+//! (or dropped) at once. Between the carrier's first provisional with SDP
+//! and the answer or the end of the call, the carrier's G.711 RTP also
+//! goes through the early-media [`Tap`] into the call's streaming
+//! [`Classifier`] and into the recording. Other codecs are recorded raw
+//! and labelled `unsupported_codec`. After the answer, media is only
+//! relayed (and recorded when whole-call recording is on).
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write as _};
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tonegate_classify::g711::Law;
+use tonegate_classify::{Classifier, Decision, Library};
+use tonegate_rtp::{
+    Codec, Component, MediaRelay, RelayConfig, RelayEvent, RtpInfo, Side, SideStats, Tap, Verdict,
+    FRAME_SAMPLES,
+};
+use tonegate_sip::b2bua::{CallId, MediaPorts};
+use tonegate_sip::sdp::AudioMedia;
+use tracing::{debug, info, info_span, warn, Instrument as _};
+
+/// What every call's media task shares.
+#[derive(Debug)]
+pub struct MediaSettings {
+    /// Local address the RTP sockets bind to.
+    pub bind: IpAddr,
+    /// Relay behaviour (strict latching, no-RTP timeout).
+    pub relay: RelayConfig,
+    /// Jitter buffer of the tap, in 20 ms frames.
+    pub jitter_frames: usize,
+    /// Where recordings go; `None`: nothing is recorded.
+    pub recordings: Option<PathBuf>,
+    /// Record the whole call, not only the early media.
+    pub whole_call: bool,
+    /// The announcement library; `None`: early media is recorded, not
+    /// classified.
+    pub library: Option<Arc<Library>>,
+}
+
+/// What the SIP side tells a call's media task.
+#[derive(Debug)]
+pub enum Control {
+    /// A party's SDP (`Side::A`: the customer's).
+    Signalled(Side, AudioMedia),
+    /// The carrier's first provisional with SDP: tap its RTP from now.
+    EarlyMedia,
+    /// The call was answered: stop tapping, start the no-RTP timeout.
+    Answered,
+    /// The call is over.
+    Stop,
+}
+
+/// What the early media turned out to be, reported when the task ends.
+#[derive(Debug, Clone)]
+pub struct MediaOutcome {
+    /// The classifier's decision (committed, or its end-of-stream result);
+    /// `None` when no early media was tapped or nothing classified it.
+    pub decision: Option<Decision>,
+    /// The carrier sent a codec the tap cannot decode.
+    pub unsupported_codec: bool,
+    /// Early media tapped, in ms.
+    pub early_ms: u64,
+    /// The recording of the carrier's side, if any was written.
+    pub recording: Option<PathBuf>,
+    /// Per-side packet counters.
+    pub a: SideStats,
+    /// See `a`.
+    pub b: SideStats,
+}
+
+/// What call media tasks tell the SIP driver.
+#[derive(Debug)]
+pub enum Report {
+    /// The classifier committed while the call rings.
+    Decision(CallId, Decision),
+    /// An answered call carried no RTP for the configured time.
+    Timeout(CallId),
+    /// The task ended.
+    Done(CallId, Box<MediaOutcome>),
+}
+
+/// Binds the call's sockets and starts its task.
+pub fn spawn(
+    call: CallId,
+    call_id: &str,
+    ports: MediaPorts,
+    settings: Arc<MediaSettings>,
+    reports: mpsc::UnboundedSender<Report>,
+) -> Result<mpsc::UnboundedSender<Control>, (u16, io::Error)> {
+    let bind = |port: u16| -> Result<UdpSocket, (u16, io::Error)> {
+        let s = std::net::UdpSocket::bind(SocketAddr::new(settings.bind, port))
+            .map_err(|e| (port, e))?;
+        s.set_nonblocking(true).map_err(|e| (port, e))?;
+        UdpSocket::from_std(s).map_err(|e| (port, e))
+    };
+    let sockets = [
+        bind(ports.a)?,
+        bind(ports.a + 1)?,
+        bind(ports.b)?,
+        bind(ports.b + 1)?,
+    ];
+    let (tx, rx) = mpsc::unbounded_channel();
+    let now = Instant::now();
+    let task = CallMedia {
+        call,
+        relay: MediaRelay::new(now, ports.a, ports.b, settings.relay),
+        pt_codec: [None; 128],
+        caller_pt_codec: [None; 128],
+        pt_not_audio: [false; 128],
+        early: None,
+        whole: None,
+        recording_name: file_stem(call_id),
+        settings,
+        reports,
+        answered: false,
+        unsupported: None,
+        decision: None,
+        early_samples: 0,
+    };
+    let span = info_span!("call", call_id = %call_id);
+    tokio::spawn(task.run(sockets, rx).instrument(span));
+    Ok(tx)
+}
+
+/// A file name from a Call-ID: anything but `[A-Za-z0-9._@-]` becomes `_`.
+pub fn file_stem(call_id: &str) -> String {
+    let mut s: String = call_id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._@-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(200)
+        .collect();
+    if s.starts_with('.') || s.is_empty() {
+        s.insert(0, '_');
+    }
+    s
+}
+
+/// A tapped direction: jitter buffer, and where its frames go.
+struct Tapped {
+    tap: Tap,
+    law: Law,
+    wav: Option<hound::WavWriter<BufWriter<File>>>,
+    path: Option<PathBuf>,
+}
+
+impl Tapped {
+    fn new(codec: Codec, jitter: usize, path: Option<PathBuf>) -> Self {
+        let law = match codec {
+            Codec::Pcmu => Law::Mu,
+            Codec::Pcma => Law::A,
+        };
+        Self {
+            tap: Tap::new(codec, jitter),
+            law,
+            wav: None,
+            path,
+        }
+    }
+
+    fn write(&mut self, pcm: &[i16]) {
+        let Some(path) = &self.path else { return };
+        if self.wav.is_none() {
+            let spec = hound::WavSpec {
+                channels: 1,
+                sample_rate: 8000,
+                bits_per_sample: 16,
+                sample_format: hound::SampleFormat::Int,
+            };
+            match hound::WavWriter::create(path, spec) {
+                Ok(w) => self.wav = Some(w),
+                Err(e) => {
+                    warn!(path = %path.display(), error = %e, "cannot write the recording");
+                    self.path = None;
+                    return;
+                }
+            }
+        }
+        if let Some(w) = self.wav.as_mut() {
+            let mut ok = true;
+            for &s in pcm {
+                ok &= w.write_sample(s).is_ok();
+            }
+            if !ok {
+                warn!("recording write failed");
+            }
+        }
+    }
+
+    /// Closes the file; its path if one was written.
+    fn close(&mut self) -> Option<PathBuf> {
+        let w = self.wav.take()?;
+        if let Err(e) = w.finalize() {
+            warn!(error = %e, "recording not finalised");
+            return None;
+        }
+        self.path.clone()
+    }
+}
+
+/// Raw payloads of a codec the tap cannot decode.
+struct RawRecording {
+    file: Option<BufWriter<File>>,
+    path: Option<PathBuf>,
+    pt: u8,
+}
+
+struct CallMedia {
+    call: CallId,
+    relay: MediaRelay,
+    /// The carrier's payload types that are G.711.
+    pt_codec: [Option<Codec>; 128],
+    /// The customer's (for whole-call recording).
+    caller_pt_codec: [Option<Codec>; 128],
+    /// The carrier's payload types that carry events, not audio.
+    pt_not_audio: [bool; 128],
+    /// The carrier's tapped audio (early media; on after the answer when
+    /// whole-call recording is on) with the classifier while ringing.
+    early: Option<(Tapped, Option<Classifier>)>,
+    /// The customer's side, when the whole call is recorded.
+    whole: Option<Tapped>,
+    recording_name: String,
+    settings: Arc<MediaSettings>,
+    reports: mpsc::UnboundedSender<Report>,
+    answered: bool,
+    unsupported: Option<RawRecording>,
+    decision: Option<Decision>,
+    early_samples: u64,
+}
+
+impl CallMedia {
+    async fn run(mut self, sockets: [UdpSocket; 4], mut rx: mpsc::UnboundedReceiver<Control>) {
+        let [a_rtp, a_rtcp, b_rtp, b_rtcp] = &sockets;
+        let mut bufs = [[0u8; 2048]; 4];
+        let [ba, bb, bc, bd] = &mut bufs;
+        let mut tapping = false;
+        loop {
+            let deadline = self.relay.poll_timeout();
+            let sleep = async {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                biased;
+                c = rx.recv() => match c {
+                    Some(Control::Signalled(side, media)) => self.signalled(side, &media),
+                    Some(Control::EarlyMedia) => {
+                        if !self.answered {
+                            tapping = true;
+                        }
+                    }
+                    Some(Control::Answered) => {
+                        self.answered = true;
+                        tapping = false;
+                        self.relay.set_answered(Instant::now());
+                        self.end_classification();
+                    }
+                    Some(Control::Stop) | None => break,
+                },
+                r = a_rtp.recv_from(ba) => self.packet(&sockets, Side::A, Component::Rtp, r, ba, tapping),
+                r = a_rtcp.recv_from(bb) => self.packet(&sockets, Side::A, Component::Rtcp, r, bb, tapping),
+                r = b_rtp.recv_from(bc) => self.packet(&sockets, Side::B, Component::Rtp, r, bc, tapping),
+                r = b_rtcp.recv_from(bd) => self.packet(&sockets, Side::B, Component::Rtcp, r, bd, tapping),
+                () = sleep => {
+                    if self.relay.handle_timeout(Instant::now()) == Some(RelayEvent::Timeout) {
+                        info!("no RTP on the answered call: releasing it");
+                        let _ = self.reports.send(Report::Timeout(self.call));
+                    }
+                }
+            }
+        }
+        self.finish();
+    }
+
+    fn signalled(&mut self, side: Side, media: &AudioMedia) {
+        debug!(?side, rtp = ?media.rtp, "media signalled");
+        self.relay
+            .session_mut(side)
+            .set_signalled(media.rtp, media.rtcp);
+        let map = match side {
+            Side::A => &mut self.caller_pt_codec,
+            Side::B => &mut self.pt_codec,
+        };
+        *map = [None; 128];
+        for c in &media.codecs {
+            if let Some(slot) = map.get_mut(usize::from(c.pt)) {
+                *slot = Codec::from_name(&c.name, c.rate);
+            }
+        }
+        if side == Side::B {
+            self.pt_not_audio = [false; 128];
+            for c in &media.codecs {
+                let events = ["telephone-event", "CN"]
+                    .iter()
+                    .any(|n| c.name.eq_ignore_ascii_case(n));
+                if let Some(slot) = self.pt_not_audio.get_mut(usize::from(c.pt)) {
+                    *slot = events;
+                }
+            }
+        }
+    }
+
+    fn packet(
+        &mut self,
+        sockets: &[UdpSocket; 4],
+        side: Side,
+        component: Component,
+        r: io::Result<(usize, SocketAddr)>,
+        buf: &[u8],
+        tapping: bool,
+    ) {
+        let (n, from) = match r {
+            Ok(x) => x,
+            // e.g. ICMP port unreachable from an earlier send.
+            Err(e) => {
+                debug!(?side, error = %e, "RTP receive error");
+                return;
+            }
+        };
+        let data = &buf[..n];
+        let (verdict, info) = self
+            .relay
+            .handle_packet(Instant::now(), side, component, from, data);
+        if let Verdict::Forward {
+            side,
+            component,
+            to,
+        } = verdict
+        {
+            let socket = &sockets[socket_index(side, component)];
+            // UDP: a full socket buffer drops the packet, as the network would.
+            if let Err(e) = socket.try_send_to(data, to) {
+                debug!(error = %e, %to, "RTP send failed");
+            }
+        }
+        let Some(info) = info else { return };
+        match side {
+            Side::B if tapping || (self.answered && self.settings.whole_call) => {
+                self.tap_carrier(&info, tapping)
+            }
+            Side::A if self.answered && self.settings.whole_call => self.tap_caller(&info),
+            _ => {}
+        }
+    }
+
+    fn tap_carrier(&mut self, info: &RtpInfo<'_>, classify: bool) {
+        let codec = self.pt_codec.get(usize::from(info.pt)).copied().flatten();
+        let Some(codec) = codec.or(static_codec(info.pt)) else {
+            self.record_unsupported(info);
+            return;
+        };
+        if self.early.is_none() {
+            let path = self
+                .settings
+                .recordings
+                .as_ref()
+                .map(|d| d.join(format!("{}.wav", self.recording_name)));
+            let classifier = self
+                .settings
+                .library
+                .as_ref()
+                .map(|l| Classifier::new(Arc::clone(l)));
+            self.early = Some((
+                Tapped::new(codec, self.settings.jitter_frames, path),
+                classifier,
+            ));
+        }
+        let Some((tapped, classifier)) = self.early.as_mut() else {
+            return;
+        };
+        if tapped.tap.codec() != codec {
+            // A codec switch mid-stream: the tap's law stays; rare, logged.
+            debug!(
+                pt = info.pt,
+                "carrier changed G.711 law; frames keep the first"
+            );
+        }
+        tapped.tap.push(info.ssrc, info.timestamp, info.payload);
+        let mut frame = [0u8; FRAME_SAMPLES];
+        let mut pcm = [0i16; FRAME_SAMPLES];
+        while tapped.tap.poll_frame(&mut frame) {
+            tapped.law.decode_into(&frame, &mut pcm);
+            tapped.write(&pcm);
+            if !classify {
+                continue;
+            }
+            self.early_samples += FRAME_SAMPLES as u64;
+            if let Some(c) = classifier.as_mut() {
+                match c.push_frame(&pcm) {
+                    Ok(Some(d)) => {
+                        info!(
+                            code = d.code.map(|c| c.get()),
+                            label = %d.label,
+                            confidence = d.confidence,
+                            at_ms = d.at_ms(),
+                            "early media classified"
+                        );
+                        self.decision = Some(d);
+                        let _ = self.reports.send(Report::Decision(self.call, d));
+                    }
+                    Ok(None) => {}
+                    Err(e) => debug!(error = %e, "classifier refused a frame"),
+                }
+            }
+        }
+    }
+
+    fn tap_caller(&mut self, info: &RtpInfo<'_>) {
+        let codec = self
+            .caller_pt_codec
+            .get(usize::from(info.pt))
+            .copied()
+            .flatten();
+        let Some(codec) = codec.or(static_codec(info.pt)) else {
+            return;
+        };
+        let whole = self.whole.get_or_insert_with(|| {
+            let path = self
+                .settings
+                .recordings
+                .as_ref()
+                .map(|d| d.join(format!("{}.caller.wav", self.recording_name)));
+            Tapped::new(codec, self.settings.jitter_frames, path)
+        });
+        whole.tap.push(info.ssrc, info.timestamp, info.payload);
+        let mut frame = [0u8; FRAME_SAMPLES];
+        let mut pcm = [0i16; FRAME_SAMPLES];
+        while whole.tap.poll_frame(&mut frame) {
+            whole.law.decode_into(&frame, &mut pcm);
+            whole.write(&pcm);
+        }
+    }
+
+    fn record_unsupported(&mut self, info: &RtpInfo<'_>) {
+        // telephone-event and comfort noise are not audio to hear.
+        if info.pt == 13 || self.pt_not_audio.get(usize::from(info.pt)) == Some(&true) {
+            return;
+        }
+        let raw = self.unsupported.get_or_insert_with(|| {
+            info!(pt = info.pt, "early media in a codec the tap cannot decode");
+            let path = self
+                .settings
+                .recordings
+                .as_ref()
+                .map(|d| d.join(format!("{}.pt{}.raw", self.recording_name, info.pt)));
+            let file = path.as_ref().and_then(|p| match File::create(p) {
+                Ok(f) => Some(BufWriter::new(f)),
+                Err(e) => {
+                    warn!(path = %p.display(), error = %e, "cannot write the raw recording");
+                    None
+                }
+            });
+            RawRecording {
+                file,
+                path,
+                pt: info.pt,
+            }
+        });
+        if raw.pt == info.pt {
+            if let Some(f) = raw.file.as_mut() {
+                if f.write_all(info.payload).is_err() {
+                    raw.file = None;
+                }
+            }
+        }
+    }
+
+    /// The classifier's verdict at the answer or the end: what it
+    /// committed, or its end-of-stream result.
+    fn end_classification(&mut self) {
+        let Some((tapped, classifier)) = self.early.as_mut() else {
+            return;
+        };
+        let mut frame = [0u8; FRAME_SAMPLES];
+        let mut pcm = [0i16; FRAME_SAMPLES];
+        // What the jitter buffer still holds belongs to the early media.
+        while tapped.tap.flush(&mut frame) {
+            tapped.law.decode_into(&frame, &mut pcm);
+            tapped.write(&pcm);
+            self.early_samples += FRAME_SAMPLES as u64;
+            if let Some(c) = classifier.as_mut() {
+                if let Ok(Some(d)) = c.push_frame(&pcm) {
+                    self.decision = Some(d);
+                }
+            }
+        }
+        if self.decision.is_none() {
+            if let Some(c) = classifier.as_ref() {
+                let d = c.finish();
+                debug!(label = %d.label, code = d.code.map(|c| c.get()), "early media at its end");
+                self.decision = Some(d);
+            }
+        }
+        *classifier = None;
+    }
+
+    fn finish(mut self) {
+        self.end_classification();
+        let recording = self.early.as_mut().and_then(|(t, _)| t.close());
+        if let Some(w) = self.whole.as_mut() {
+            w.close();
+        }
+        let unsupported = self.unsupported.is_some();
+        if let Some(raw) = self.unsupported.as_mut() {
+            if let Some(mut f) = raw.file.take() {
+                let _ = f.flush();
+            }
+        }
+        let outcome = MediaOutcome {
+            decision: self.decision,
+            unsupported_codec: unsupported,
+            early_ms: self.early_samples / 8,
+            recording: recording.or_else(|| self.unsupported.as_ref().and_then(|r| r.path.clone())),
+            a: *self.relay.session(Side::A).stats(),
+            b: *self.relay.session(Side::B).stats(),
+        };
+        debug!(
+            a_packets = outcome.a.packets,
+            b_packets = outcome.b.packets,
+            early_ms = outcome.early_ms,
+            "media ended"
+        );
+        let _ = self
+            .reports
+            .send(Report::Done(self.call, Box::new(outcome)));
+    }
+}
+
+fn socket_index(side: Side, component: Component) -> usize {
+    match (side, component) {
+        (Side::A, Component::Rtp) => 0,
+        (Side::A, Component::Rtcp) => 1,
+        (Side::B, Component::Rtp) => 2,
+        (Side::B, Component::Rtcp) => 3,
+    }
+}
+
+/// PCMU and PCMA by their static payload types (RFC 3551), for SDPs that
+/// list them without rtpmap.
+fn static_codec(pt: u8) -> Option<Codec> {
+    match pt {
+        0 => Some(Codec::Pcmu),
+        8 => Some(Codec::Pcma),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_stems_are_safe() {
+        assert_eq!(file_stem("abc-123@host.example"), "abc-123@host.example");
+        assert_eq!(file_stem("../../etc/passwd"), "_.._.._etc_passwd");
+        assert_eq!(file_stem(""), "_");
+        assert_eq!(file_stem("a/b c"), "a_b_c");
+        assert_eq!(file_stem(&"x".repeat(500)).len(), 200);
+    }
+}

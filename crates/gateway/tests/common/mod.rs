@@ -1,0 +1,183 @@
+//! Shared by the end-to-end tests: a gateway on a free port, sipp runs,
+//! scratch directories, bounded waits.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Proto {
+    Udp,
+    Tcp,
+}
+
+impl Proto {
+    pub fn sipp_flag(self) -> &'static str {
+        match self {
+            Proto::Udp => "u1",
+            Proto::Tcp => "t1",
+        }
+    }
+}
+
+pub fn scenario(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../testdata/sipp")
+        .join(name)
+}
+
+pub fn sipp() -> &'static str {
+    let ok = Command::new("sipp")
+        .arg("-v")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    assert!(
+        ok,
+        "sipp is not on PATH: install it (Debian/Ubuntu: apt-get install -y sip-tester); \
+         these end-to-end tests cannot run without it"
+    );
+    "sipp"
+}
+
+/// A scratch directory for one test's config and logs.
+pub fn scratch(test: &str) -> PathBuf {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "tonegate-sipp-{}-{}-{test}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A port free on 127.0.0.1 for both UDP and TCP right now.
+pub fn free_port() -> u16 {
+    for _ in 0..50 {
+        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = udp.local_addr().unwrap().port();
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port");
+}
+
+/// Kills the process when dropped (tests must not leak gateways or sipps).
+pub struct Guard(pub Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub fn wait_bounded(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+    let end = Instant::now() + limit;
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return Some(s);
+        }
+        if Instant::now() > end {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+pub struct Gateway {
+    pub guard: Guard,
+    pub addr: SocketAddr,
+    pub log: PathBuf,
+}
+
+/// A gateway with one trunk to `carrier_port`; `extra_sip` goes into
+/// `[sip]`, `extra` after the trunk (more tables).
+pub fn start_gateway(
+    dir: &Path,
+    carrier_port: u16,
+    proto: Proto,
+    extra_sip: &str,
+    extra: &str,
+) -> Gateway {
+    let transport = match proto {
+        Proto::Udp => "",
+        Proto::Tcp => ";transport=tcp",
+    };
+    let config = format!(
+        "[sip]\nlisten = \"127.0.0.1:0\"\n{extra_sip}\n\
+         [[trunks]]\nname = \"acme\"\nsources = [\"127.0.0.1/32\"]\n\
+         target = \"sip:127.0.0.1:{carrier_port}{transport}\"\n{extra}\n"
+    );
+    let path = dir.join("tonegate.toml");
+    std::fs::write(&path, config).unwrap();
+    let log = dir.join("tonegate.log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tonegate"))
+        .args(["run", "--config"])
+        .arg(&path)
+        .env("TONEGATE_LOG", "debug")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("start tonegate");
+    let stdout = child.stdout.take().unwrap();
+    let guard = Guard(child);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let mut r = BufReader::new(stdout);
+        let _ = r.read_line(&mut line);
+        let _ = tx.send(line);
+        // Keep draining so the gateway never blocks on stdout.
+        let _ = std::io::copy(&mut r, &mut std::io::sink());
+    });
+    let line = rx
+        .recv_timeout(Duration::from_secs(10))
+        .unwrap_or_else(|_| panic!("tonegate did not start; log:\n{}", read(&log)));
+    let addr = line
+        .trim()
+        .strip_prefix("listening ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}; log:\n{}", read(&log)))
+        .parse()
+        .unwrap();
+    Gateway { guard, addr, log }
+}
+
+pub fn read(p: &Path) -> String {
+    let mut s = String::new();
+    if let Ok(mut f) = std::fs::File::open(p) {
+        let _ = f.read_to_string(&mut s);
+    }
+    if s.len() > 20_000 {
+        s = format!("...{}", &s[s.len() - 20_000..]);
+    }
+    s
+}
+
+pub fn sipp_cmd(dir: &Path, role: &str, scenario_file: &str, proto: Proto) -> Command {
+    let mut c = Command::new(sipp());
+    c.arg("-sf")
+        .arg(scenario(scenario_file))
+        .args(["-i", "127.0.0.1", "-t", proto.sipp_flag(), "-m", "1"])
+        .args(["-nostdin", "-timeout", "30s", "-timeout_error"])
+        .arg("-trace_err")
+        .arg("-error_file")
+        .arg(dir.join(format!("{role}_errors.log")))
+        .arg("-trace_msg")
+        .arg("-message_file")
+        .arg(dir.join(format!("{role}_messages.log")))
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(dir.join(format!("{role}_screen.log"))).unwrap())
+        .stderr(std::fs::File::create(dir.join(format!("{role}_stderr.log"))).unwrap());
+    c
+}
