@@ -83,7 +83,14 @@ struct Vote {
     first: u64,
     /// Sum of the exact offsets voted, to spawn at their mean.
     offsets: i64,
+    /// Call frame at which a tracker for this bin was last refused (0: never): its window
+    /// is not checked again before `RECHECK` frames have passed.
+    refused: u64,
 }
+
+/// Frames before a refused candidate's window is checked again (an exact copy of a reference
+/// votes for its own and its look-alikes' alignments on every probe).
+const RECHECK: u64 = 4;
 
 #[derive(Debug, Clone)]
 struct Tracker {
@@ -260,6 +267,7 @@ impl Matcher {
                 count: 0,
                 first: n + 1,
                 offsets: 0,
+                refused: 0,
             };
         }
         v.count += 1;
@@ -279,36 +287,47 @@ impl Matcher {
                 j = (j + 1) % VOTES;
             }
         }
-        if total >= SPAWN_VOTES as u32 {
+        let refused = self.votes[i].refused;
+        if total >= SPAWN_VOTES as u32 && (refused == 0 || n >= refused + RECHECK) {
             let mean = sum.div_euclid(total as i64);
-            self.spawn(reference, mean, n);
+            if !self.spawn(reference, mean, n) {
+                self.votes[i].refused = n.max(1);
+            }
         }
     }
 
-    fn spawn(&mut self, reference: u16, offset: i64, n: u64) {
+    /// Starts a tracker unless one follows this alignment already; `false` when the
+    /// candidate's latest window does not agree.
+    fn spawn(&mut self, reference: u16, offset: i64, n: u64) -> bool {
         if self
             .trackers
             .iter()
             .any(|t| t.reference == reference && (t.offset - offset).abs() <= 8)
         {
-            return;
-        }
-        if self.trackers.len() >= TRACKERS {
-            // Replace the weakest tracker that is not close to a decision.
-            let (i, _) = self
-                .trackers
-                .iter()
-                .enumerate()
-                .map(|(i, t)| (i, t.ema + t.run_active as f32 / 1000.0))
-                .fold((0, f32::MAX), |a, b| if b.1 < a.1 { b } else { a });
-            self.trackers.swap_remove(i);
+            return true;
         }
         // A candidate whose latest window does not agree is not worth a tracker (most votes
         // come from a voice's general likeness, not from the same words).
         let lib = Arc::clone(&self.library);
         let (scores, _, _) = self.window_scores(lib.reference(reference), offset, n);
-        if scores.iter().copied().fold(f32::MIN, f32::max) < self.tuning.good {
-            return;
+        let score = scores.iter().copied().fold(f32::MIN, f32::max);
+        if score < self.tuning.good {
+            return false;
+        }
+        if self.trackers.len() >= TRACKERS {
+            // Replace the weakest tracker that is not close to a decision, if the newcomer
+            // does better now (otherwise two candidates would evict each other every probe,
+            // each time re-scoring the recent past).
+            let (i, weakest) = self
+                .trackers
+                .iter()
+                .enumerate()
+                .map(|(i, t)| (i, t.ema + t.run_active as f32 / 1000.0))
+                .fold((0, f32::MAX), |a, b| if b.1 < a.1 { b } else { a });
+            if score <= weakest {
+                return false;
+            }
+            self.trackers.swap_remove(i);
         }
         let code = lib.reference(reference).code();
         tracing::trace!(n, reference, offset, "spawn");
@@ -339,6 +358,7 @@ impl Matcher {
             end += BLOCK;
         }
         self.trackers[idx].evaluated_to = n;
+        true
     }
 
     /// Correlation of the window ending at call frame `end` with reference `r` at `offset`

@@ -144,10 +144,11 @@ impl Tap {
             self.stats.frames -= 1;
             self.stats.overruns += 1;
         }
-        for (i, &b) in payload.iter().enumerate() {
-            let at = ((pos + i as u64) % cap) as usize;
-            self.ring[at] = b;
-        }
+        // The ring holds `cap` samples; a payload wraps at most once.
+        let at = (pos % cap) as usize;
+        let first = payload.len().min(self.ring.len() - at);
+        self.ring[at..at + first].copy_from_slice(&payload[..first]);
+        self.ring[..payload.len() - first].copy_from_slice(&payload[first..]);
         self.end = self.end.max(pos + payload.len() as u64);
         if !self.started {
             self.first = Some(self.first.map_or(pos, |f| f.min(pos)));
@@ -205,11 +206,12 @@ impl Tap {
         }
         let cap = self.ring.len() as u64;
         let silence = self.codec.silence();
-        for (i, f) in frame.iter_mut().enumerate() {
-            let at = ((self.out + i as u64) % cap) as usize;
-            *f = self.ring[at];
-            self.ring[at] = silence;
-        }
+        let at = (self.out % cap) as usize;
+        let first = FRAME_SAMPLES.min(self.ring.len() - at);
+        frame[..first].copy_from_slice(&self.ring[at..at + first]);
+        frame[first..].copy_from_slice(&self.ring[..FRAME_SAMPLES - first]);
+        self.ring[at..at + first].fill(silence);
+        self.ring[..FRAME_SAMPLES - first].fill(silence);
         self.out += FRAME_SAMPLES as u64;
         self.stats.frames += 1;
     }
