@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerate tonegate's test data: wordings.tsv, library/ and devset/.
+# Regenerate tonegate's test data: wordings.tsv, library/, devset/ and pcap/.
 #   bash testdata/make-testdata.sh [--seed N] [--jobs N]
 # Needs: espeak-ng, sox with GSM and AMR-NB support (libsox-fmt-all), python3 with numpy.
 # Deterministic: the same seed gives byte-identical files.
@@ -24,4 +24,8 @@ espeak-ng --voices=cmn | grep -q cmn-latn-pinyin || { echo "espeak-ng lacks the 
 sox -h 2>/dev/null | grep -q 'amr-nb' || { echo "sox lacks the amr-nb format (install libsox-fmt-all)" >&2; exit 1; }
 python3 -c 'import numpy' 2>/dev/null || { echo "python3 lacks numpy (pip install numpy)" >&2; exit 1; }
 export LC_ALL=C.UTF-8 PYTHONHASHSEED=0 PYTHONDONTWRITEBYTECODE=1 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
-exec python3 "$here/gen/generate.py" --seed "$seed" --jobs "$jobs" --out "$here"
+python3 "$here/gen/generate.py" --seed "$seed" --jobs "$jobs" --out "$here"
+# The carrier's early media played by sipp in the end-to-end media tests: 6 s of a library
+# announcement as PCMU RTP.
+mkdir -p "$here/pcap"
+python3 "$here/gen/wav2pcap.py" "$here/library/2114-empty-number/ct.wav" "$here/pcap/2114-ct-pcmu.pcap" --seconds 6
