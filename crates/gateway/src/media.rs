@@ -564,6 +564,7 @@ fn static_codec(pt: u8) -> Option<Codec> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tonegate_sip::sdp::Codec as SdpCodec;
 
     #[test]
     fn file_stems_are_safe() {
@@ -572,5 +573,175 @@ mod tests {
         assert_eq!(file_stem(""), "_");
         assert_eq!(file_stem("a/b c"), "a_b_c");
         assert_eq!(file_stem(&"x".repeat(500)).len(), 200);
+    }
+
+    fn rtp(pt: u8, seq: u16, payload: &[u8]) -> Vec<u8> {
+        let mut p = vec![0x80, pt];
+        p.extend_from_slice(&seq.to_be_bytes());
+        p.extend_from_slice(&(u32::from(seq) * 160).to_be_bytes());
+        p.extend_from_slice(&7u32.to_be_bytes());
+        p.extend_from_slice(payload);
+        p
+    }
+
+    /// Two free even ports with free odd neighbours, far apart.
+    fn free_pair() -> u16 {
+        loop {
+            let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            let p = s.local_addr().unwrap().port() & !1;
+            drop(s);
+            if p > 1024
+                && std::net::UdpSocket::bind(("127.0.0.1", p)).is_ok()
+                && std::net::UdpSocket::bind(("127.0.0.1", p + 1)).is_ok()
+            {
+                return p;
+            }
+        }
+    }
+
+    /// Runs one call's media task: the carrier (SDP `codecs`) sends
+    /// `packets` as early media; returns what the task reported at its end.
+    async fn early_media(
+        codecs: Vec<SdpCodec>,
+        packets: Vec<Vec<u8>>,
+        dir: &std::path::Path,
+    ) -> MediaOutcome {
+        let settings = Arc::new(MediaSettings {
+            bind: "127.0.0.1".parse().unwrap(),
+            relay: RelayConfig {
+                strict: false,
+                timeout: None,
+            },
+            jitter_frames: 3,
+            recordings: Some(dir.to_path_buf()),
+            whole_call: false,
+            library: None,
+        });
+        let (reports, mut rx) = mpsc::unbounded_channel();
+        let (a, b) = (free_pair(), free_pair());
+        let ctl = spawn(
+            CallId(1),
+            "call/1@test",
+            MediaPorts { a, b },
+            settings,
+            reports,
+        )
+        .unwrap();
+        let carrier = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let customer = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let media = |addr: SocketAddr, codecs| AudioMedia {
+            rtp: Some(addr),
+            rtcp: Some(SocketAddr::new(addr.ip(), addr.port() + 1)),
+            rtcp_mux: false,
+            codecs,
+        };
+        ctl.send(Control::Signalled(
+            Side::A,
+            media(customer.local_addr().unwrap(), vec![]),
+        ))
+        .unwrap();
+        ctl.send(Control::Signalled(
+            Side::B,
+            media(carrier.local_addr().unwrap(), codecs),
+        ))
+        .unwrap();
+        ctl.send(Control::EarlyMedia).unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        let mut relayed = 0;
+        let mut buf = [0u8; 2048];
+        for p in &packets {
+            carrier.send_to(p, ("127.0.0.1", b)).await.unwrap();
+            if let Ok(Ok(_)) = tokio::time::timeout(
+                std::time::Duration::from_millis(200),
+                customer.recv_from(&mut buf),
+            )
+            .await
+            {
+                relayed += 1;
+            }
+        }
+        assert_eq!(
+            relayed,
+            packets.len(),
+            "every packet relayed to the customer"
+        );
+        ctl.send(Control::Stop).unwrap();
+        loop {
+            if let Some(Report::Done(_, outcome)) = rx.recv().await {
+                return *outcome;
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn g711_early_media_is_recorded_whole_and_in_order() {
+        let dir = std::env::temp_dir().join(format!("tonegate-media-{}-g711", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let pcma = vec![SdpCodec {
+            pt: 8,
+            name: "PCMA".into(),
+            rate: 8000,
+        }];
+        // 50 packets, two of them swapped, one lost.
+        let mut packets: Vec<Vec<u8>> = (0..50u16)
+            .filter(|&i| i != 30)
+            .map(|i| rtp(8, i, &[Law::A.encode(i as i16 * 100); 160]))
+            .collect();
+        packets.swap(10, 11);
+        let out = early_media(pcma, packets, &dir).await;
+        assert!(!out.unsupported_codec);
+        assert_eq!(out.b.forwarded, 49);
+        let path = out.recording.expect("a recording");
+        assert_eq!(path, dir.join("call_1@test.wav"));
+        let samples: Vec<i16> = hound::WavReader::open(&path)
+            .unwrap()
+            .samples::<i16>()
+            .map(|s| s.unwrap())
+            .collect();
+        assert_eq!(
+            samples.len(),
+            50 * 160,
+            "the lost packet is silence, not a gap"
+        );
+        let firsts: Vec<i16> = samples.chunks(160).map(|c| c[0]).collect();
+        for (i, &v) in firsts.iter().enumerate() {
+            let want = if i == 30 {
+                Law::A.decode(Codec::Pcma.silence())
+            } else {
+                Law::A.decode(Law::A.encode(i as i16 * 100))
+            };
+            assert_eq!(v, want, "frame {i}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn other_codecs_are_recorded_raw_and_flagged() {
+        let dir = std::env::temp_dir().join(format!("tonegate-media-{}-raw", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let codecs = vec![
+            SdpCodec {
+                pt: 18,
+                name: "G729".into(),
+                rate: 8000,
+            },
+            SdpCodec {
+                pt: 101,
+                name: "telephone-event".into(),
+                rate: 8000,
+            },
+        ];
+        let mut packets: Vec<Vec<u8>> = (0..20u16).map(|i| rtp(18, i, &[i as u8; 20])).collect();
+        packets.push(rtp(101, 20, &[1, 2, 3, 4]));
+        let out = early_media(codecs, packets, &dir).await;
+        assert!(out.unsupported_codec);
+        assert!(out.decision.is_none());
+        let path = out.recording.expect("raw recording");
+        assert_eq!(path, dir.join("call_1@test.pt18.raw"));
+        // The G.729 payloads, in order; the DTMF event is not audio.
+        let raw = std::fs::read(&path).unwrap();
+        assert_eq!(raw.len(), 20 * 20);
+        assert_eq!(&raw[20 * 19..], &[19u8; 20]);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -182,7 +182,7 @@ fn answered_call_carries_audio_both_ways_and_follows_a_new_source_port() {
         carrier_port,
         Proto::Udp,
         "",
-        &media_tables(&dir, "21100-21119"),
+        &format!("{}whole_call = true\n", media_tables(&dir, "21100-21119")),
     );
 
     let mut uas_cmd = sipp_cmd(&dir, "uas", "uas_answer_echo.xml", Proto::Udp);
@@ -251,6 +251,21 @@ fn answered_call_carries_audio_both_ways_and_follows_a_new_source_port() {
         read(&gw.log)
     );
     assert_eq!(stale, 0);
+    // Whole-call recording: the carrier's side and the caller's, each in its own file.
+    let mut recs: Vec<_> = std::fs::read_dir(dir.join("rec"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    recs.sort();
+    assert_eq!(recs.len(), 2, "{recs:?}");
+    assert!(
+        recs[0].to_string_lossy().ends_with(".caller.wav"),
+        "{recs:?}"
+    );
+    for r in &recs {
+        let secs = hound::WavReader::open(r).unwrap().duration() as f64 / 8000.0;
+        assert!(secs >= 0.5, "{}: {secs} s", r.display());
+    }
     drop(gw);
     let _ = std::fs::remove_dir_all(&dir);
 }
