@@ -11,6 +11,7 @@ mod eval;
 mod library;
 mod media;
 mod run;
+mod signing;
 mod sip_driver;
 
 /// tonegate: a SIP/RTP media gateway that hears why unanswered calls failed.
