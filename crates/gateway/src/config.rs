@@ -379,6 +379,7 @@ impl Config {
             },
             trunks: self.trunks()?,
             copy_headers: s.copy_headers.clone(),
+            user_data_header: "X-User-Data".to_owned(),
             media: match &self.rtp {
                 Some(r) => Some(MediaConfig {
                     address: r.address,

@@ -355,6 +355,7 @@ impl Core {
                 self.control(call, Control::Signalled(side, media));
             }
             CallEvent::EarlyMedia { call } => self.control(call, Control::EarlyMedia),
+            CallEvent::Ringing { .. } => {}
             CallEvent::Answered { call } => {
                 self.stats.answered += 1;
                 self.control(call, Control::Answered);

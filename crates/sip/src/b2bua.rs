@@ -193,6 +193,8 @@ pub struct B2buaConfig {
     pub trunks: Vec<Trunk>,
     /// Headers copied verbatim from the A-leg INVITE to the B leg.
     pub copy_headers: Vec<String>,
+    /// The header whose value is reported as the call's user data.
+    pub user_data_header: String,
     /// Media anchoring (SDP rewrite and port pool); `None`: bodies untouched.
     pub media: Option<MediaConfig>,
 }
@@ -203,6 +205,7 @@ impl Default for B2buaConfig {
             endpoint: EndpointConfig::default(),
             trunks: Vec::new(),
             copy_headers: vec!["X-User-Data".to_owned()],
+            user_data_header: "X-User-Data".to_owned(),
             media: None,
         }
     }
@@ -223,8 +226,15 @@ pub enum CallEvent {
         trunk: String,
         /// The customer's Call-ID.
         call_id: String,
+        /// Who calls and whom: numbers from the customer's INVITE.
+        parties: Parties,
         /// The gateway's RTP ports of the call, when media is anchored.
         media: Option<MediaPorts>,
+    },
+    /// The carrier's first provisional (180/183) was relayed: the call rings.
+    Ringing {
+        /// The call.
+        call: CallId,
     },
     /// A party said where it wants its audio (an SDP from the customer if
     /// `from_a`, else from the carrier); the gateway's SDP went on instead.
@@ -254,7 +264,50 @@ pub enum CallEvent {
         call: CallId,
         /// Final status of the A leg's INVITE.
         status: u16,
+        /// Why it ended.
+        cause: EndCause,
     },
+}
+
+/// The numbers of a call, from the customer's INVITE (personal data: log
+/// them at debug level only).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Parties {
+    /// The From user part.
+    pub caller: String,
+    /// The number presented: the P-Asserted-Identity user part, else the caller.
+    pub display_caller: String,
+    /// The Request-URI user part (else the To user part).
+    pub called: String,
+    /// The value of the configured user-data header (`X-User-Data`), if any.
+    pub user_data: Option<String>,
+}
+
+/// Why a call ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EndCause {
+    /// An answered call was hung up by a party (BYE), or its answer was
+    /// never confirmed.
+    Hangup,
+    /// The carrier's final failure response (or its BYE of the early
+    /// dialog, as 480), relayed to the customer.
+    Rejected {
+        /// The carrier's status.
+        status: u16,
+        /// Its `Reason` header values (RFC 3326), joined with ", ".
+        reason: Option<String>,
+    },
+    /// The customer cancelled (CANCEL, or BYE on the early dialog).
+    CallerCancel,
+    /// The carrier never answered the INVITE (Timer B): 408 to the customer.
+    Timeout,
+    /// The carrier leg failed at transport level: 503 to the customer.
+    TransportFailure,
+    /// The gateway released the call itself ([`B2bua::hangup`]).
+    Gateway,
+    /// A protocol failure between the legs (e.g. no PRACK in time).
+    Other,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -384,6 +437,8 @@ struct Call {
     /// Client transactions of this call without a final outcome yet.
     open: HashSet<ClientKey>,
     ended_reported: bool,
+    /// A 180/183 was relayed to the customer.
+    ringing_reported: bool,
 }
 
 /// The B2BUA: owns an [`Endpoint`] and drives it as its transaction user.
@@ -491,13 +546,13 @@ impl B2bua {
                 info!(call = id.0, "gateway hangs up: BYE both legs");
                 self.send_a_bye(now, id);
                 self.send_b_bye(now, id);
-                self.report_end(id, 200);
+                self.report_end(id, 200, EndCause::Gateway);
             }
             CallState::Answered => {
                 // The 2xx waits for a PRACK: the customer's dialog is early.
                 self.fail_a_invite(now, id, status);
                 self.ack_and_bye_b(now, id);
-                self.report_end(id, status.code());
+                self.report_end(id, status.code(), EndCause::Gateway);
             }
             CallState::Proceeding => {
                 info!(
@@ -506,7 +561,7 @@ impl B2bua {
                     "gateway releases a ringing call"
                 );
                 self.cancel_b(now, id, status);
-                self.report_end(id, status.code());
+                self.report_end(id, status.code(), EndCause::Gateway);
                 return true;
             }
         }
@@ -668,6 +723,18 @@ impl B2bua {
         let a_local_tag = self.ep.new_tag();
         let from_user = a_from.user().unwrap_or_else(|| "anonymous".to_owned());
         let to_user = a_to.user().unwrap_or_else(|| user.clone());
+        let parties = Parties {
+            caller: from_user.clone(),
+            display_caller: a_inv
+                .header("P-Asserted-Identity")
+                .and_then(|v| NameAddr::parse(v, "P-Asserted-Identity").ok())
+                .and_then(|n| n.user())
+                .unwrap_or_else(|| from_user.clone()),
+            called: user.clone(),
+            user_data: a_inv
+                .header(&self.config.user_data_header)
+                .map(str::to_owned),
+        };
         let mut b_from = NameAddr::new(format!("sip:{from_user}@{local}"));
         b_from.display_name = a_from.display_name.clone();
         b_from.set_tag(b_local_tag.clone());
@@ -780,12 +847,14 @@ impl B2bua {
                 media,
                 open: HashSet::from([b_key_open]),
                 ended_reported: false,
+                ringing_reported: false,
             },
         );
         self.events.push_back(CallEvent::Started {
             call: id,
             trunk: trunk_name,
             call_id: a_call_id,
+            parties,
             media: media_ports,
         });
         if let Some(media) = a_media {
@@ -842,6 +911,14 @@ impl B2bua {
         let answered = call.state == CallState::Answered && call.rel.a_deferred_2xx.is_none();
         // A 2xx held back for a PRACK leaves an answered B leg behind an early A dialog.
         let deferred = call.state == CallState::Answered && !answered;
+        let cause = match (from_a, answered) {
+            (_, true) => EndCause::Hangup,
+            (true, false) => EndCause::CallerCancel,
+            (false, false) => EndCause::Rejected {
+                status: StatusCode::TEMPORARILY_UNAVAILABLE.code(),
+                reason: reason_of(&req),
+            },
+        };
         match (from_a, answered, deferred) {
             (true, true, _) => self.send_b_bye(now, id),
             // BYE on the early A dialog: 487 for the INVITE (§15.1.2), and the answered B
@@ -858,7 +935,7 @@ impl B2bua {
         if let Some(call) = self.calls.get_mut(&id) {
             call.state = CallState::Ending;
         }
-        self.report_end(id, 200);
+        self.report_end(id, 200, cause);
         self.maybe_remove(id);
     }
 
@@ -1051,7 +1128,7 @@ impl B2bua {
             }
             CallState::Cancelling | CallState::Ending => {}
         }
-        self.report_end(id, status.code());
+        self.report_end(id, status.code(), EndCause::Other);
         self.maybe_remove(id);
     }
 
@@ -1072,7 +1149,7 @@ impl B2bua {
         }
         info!(call = id.0, "customer cancelled");
         self.cancel_b(now, id, StatusCode::REQUEST_TERMINATED);
-        self.report_end(id, 487);
+        self.report_end(id, 487, EndCause::CallerCancel);
     }
 
     /// CANCEL the B leg, answer `status` (487 for the customer's own CANCEL)
@@ -1202,6 +1279,13 @@ impl B2bua {
             }
             let mut a_resp = relay_response(call, &resp, &self.config.endpoint.via_sent_by);
             self.copy_body(id, false, &resp, &mut a_resp);
+            let Some(call) = self.calls.get_mut(&id) else {
+                return;
+            };
+            if !call.ringing_reported {
+                call.ringing_reported = true;
+                self.events.push_back(CallEvent::Ringing { call: id });
+            }
             self.note_early_media(id, &resp);
             let Some(call) = self.calls.get(&id) else {
                 return;
@@ -1272,7 +1356,15 @@ impl B2bua {
             let a_key = call.a_key.clone();
             self.copy_body(id, false, &resp, &mut a_resp);
             self.send_a_final(now, id, &a_key, a_resp);
-            self.report_end(id, status.code());
+            let reason = reason_of(&resp);
+            self.report_end(
+                id,
+                status.code(),
+                EndCause::Rejected {
+                    status: status.code(),
+                    reason,
+                },
+            );
         }
         if let Some(call) = self.calls.get_mut(&id) {
             call.state = CallState::Ending;
@@ -1325,7 +1417,12 @@ impl B2bua {
                             let resp = call.a_invite.response(status, Some(&call.a_local_tag));
                             let a_key = call.a_key.clone();
                             self.send_a_final(now, id, &a_key, resp);
-                            self.report_end(id, status.code());
+                            let cause = if timer.is_some() {
+                                EndCause::Timeout
+                            } else {
+                                EndCause::TransportFailure
+                            };
+                            self.report_end(id, status.code(), cause);
                         } else if call.state == CallState::Cancelling {
                             // No final response after our CANCEL (§9.1).
                             call.state = CallState::Ending;
@@ -1357,7 +1454,7 @@ impl B2bua {
                 }
                 self.send_b_bye(now, id);
                 self.send_a_bye(now, id);
-                self.report_end(id, 200);
+                self.report_end(id, 200, EndCause::Hangup);
                 self.maybe_remove(id);
             }
         }
@@ -1497,11 +1594,15 @@ impl B2bua {
         contact_for(&self.config.endpoint.via_sent_by, transport)
     }
 
-    fn report_end(&mut self, id: CallId, status: u16) {
+    fn report_end(&mut self, id: CallId, status: u16, cause: EndCause) {
         if let Some(call) = self.calls.get_mut(&id) {
             if !call.ended_reported {
                 call.ended_reported = true;
-                self.events.push_back(CallEvent::Ended { call: id, status });
+                self.events.push_back(CallEvent::Ended {
+                    call: id,
+                    status,
+                    cause,
+                });
             }
         }
     }
@@ -1526,6 +1627,7 @@ impl B2bua {
                 self.events.push_back(CallEvent::Ended {
                     call: id,
                     status: 200,
+                    cause: EndCause::Hangup,
                 });
             }
         }
@@ -1563,6 +1665,12 @@ impl Error {
         self.response_status()
             .unwrap_or(StatusCode::SERVER_INTERNAL_ERROR)
     }
+}
+
+/// The `Reason` header values of a message (RFC 3326), joined with ", ".
+fn reason_of(msg: &impl media::HasBody) -> Option<String> {
+    let values = msg.header_values("Reason");
+    (!values.is_empty()).then(|| values.join(", "))
 }
 
 /// Whether a provisional response asks for PRACK (RFC 3262 §4).

@@ -66,6 +66,12 @@ fn customer_call_answered_and_hung_up() {
             call: tonegate_sip::b2bua::CallId(1),
             trunk: "acme".into(),
             call_id: "secret-call-id@customer.example".into(),
+            parties: tonegate_sip::b2bua::Parties {
+                caller: "+4940111".into(),
+                display_caller: "+4940111".into(),
+                called: "+4930123456".into(),
+                user_data: Some("account=42;plan=gold".into()),
+            },
             media: None,
         }]
     );
@@ -119,9 +125,14 @@ fn customer_call_answered_and_hung_up() {
     );
     assert_eq!(
         h.events(),
-        vec![CallEvent::Answered {
-            call: tonegate_sip::b2bua::CallId(1)
-        }]
+        vec![
+            CallEvent::Ringing {
+                call: tonegate_sip::b2bua::CallId(1)
+            },
+            CallEvent::Answered {
+                call: tonegate_sip::b2bua::CallId(1)
+            }
+        ]
     );
 
     // The customer's ACK (new branch) triggers the carrier ACK.
@@ -157,7 +168,8 @@ fn customer_call_answered_and_hung_up() {
         h.events(),
         vec![CallEvent::Ended {
             call: tonegate_sip::b2bua::CallId(1),
-            status: 200
+            status: 200,
+            cause: tonegate_sip::b2bua::EndCause::Hangup,
         }]
     );
     assert_eq!(h.b2b.call_count(), 1, "waiting for the BYE's response");

@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::b2b::*;
-use tonegate_sip::b2bua::CallEvent;
+use tonegate_sip::b2bua::{CallEvent, EndCause};
 use tonegate_sip::message::Method;
 
 fn cancel_text(branch: &str) -> String {
@@ -43,7 +43,12 @@ fn customer_cancel_while_ringing() {
         &h.events()[..],
         [
             CallEvent::Started { .. },
-            CallEvent::Ended { status: 487, .. }
+            CallEvent::Ringing { .. },
+            CallEvent::Ended {
+                status: 487,
+                cause: EndCause::CallerCancel,
+                ..
+            }
         ]
     ));
 

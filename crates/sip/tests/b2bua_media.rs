@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::b2b::*;
-use tonegate_sip::b2bua::{CallEvent, CallId, MediaPorts};
+use tonegate_sip::b2bua::{CallEvent, CallId, EndCause, MediaPorts, Parties};
 use tonegate_sip::message::StatusCode;
 use tonegate_sip::sdp::parse_audio;
 use tonegate_sip::Method;
@@ -37,6 +37,12 @@ fn offer_and_answers_are_anchored_on_the_calls_ports() {
             call: CallId(1),
             trunk: "acme".into(),
             call_id: "secret-call-id@customer.example".into(),
+            parties: Parties {
+                caller: "+4940111".into(),
+                display_caller: "+4940111".into(),
+                called: "+4930123456".into(),
+                user_data: Some("account=42;plan=gold".into()),
+            },
             media: Some(MediaPorts { a: 30000, b: 30002 }),
         }
     );
@@ -63,7 +69,8 @@ fn offer_and_answers_are_anchored_on_the_calls_ports() {
         if media.rtp == Some("203.0.113.9:6000".parse().unwrap())),
         "{ev:?}"
     );
-    assert_eq!(ev[1], CallEvent::EarlyMedia { call: CallId(1) });
+    assert_eq!(ev[1], CallEvent::Ringing { call: CallId(1) });
+    assert_eq!(ev[2], CallEvent::EarlyMedia { call: CallId(1) });
     // A second 18x with SDP is not a second start of early media.
     h.recv_carrier(&carrier_response(&b_inv, 180, Some(ANSWER)));
     assert!(!h
@@ -137,7 +144,8 @@ fn gateway_hangup_byes_both_legs_of_an_answered_call() {
     let bye_b = out.carrier_request("BYE");
     assert!(h.events().contains(&CallEvent::Ended {
         call: CallId(1),
-        status: 200
+        status: 200,
+        cause: EndCause::Gateway,
     }));
     h.recv_carrier(&carrier_response(&bye_b, 200, None));
     h.recv_customer(&bye_a.response(StatusCode::OK, None).to_bytes());
@@ -161,6 +169,7 @@ fn gateway_hangup_of_a_ringing_call_cancels_the_carrier() {
     out.customer_response(480);
     assert!(h.events().contains(&CallEvent::Ended {
         call: CallId(1),
-        status: 480
+        status: 480,
+        cause: EndCause::Gateway,
     }));
 }

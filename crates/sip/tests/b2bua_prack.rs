@@ -222,6 +222,7 @@ fn no_prack_within_64_t1_gives_504_and_cancels_the_b_leg() {
     assert!(methods.contains(&Method::Cancel), "{methods:?}");
     assert!(h.events().contains(&CallEvent::Ended {
         call: tonegate_sip::b2bua::CallId(1),
-        status: 504
+        status: 504,
+        cause: tonegate_sip::b2bua::EndCause::Other,
     }));
 }

@@ -88,6 +88,7 @@ pub(super) struct CallMedia {
 
 /// A message with a body (requests and responses alike).
 pub(super) trait HasBody {
+    fn header_values(&self, name: &str) -> Vec<String>;
     fn body(&self) -> &Bytes;
     fn content_type(&self) -> Option<&str>;
     fn put_body(&mut self, content_type: Option<&str>, body: Bytes);
@@ -96,6 +97,13 @@ pub(super) trait HasBody {
 macro_rules! has_body {
     ($t:ty) => {
         impl HasBody for $t {
+            fn header_values(&self, name: &str) -> Vec<String> {
+                self.headers
+                    .get_all(name)
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect()
+            }
             fn body(&self) -> &Bytes {
                 &self.body
             }

@@ -435,7 +435,7 @@ impl B2bua {
         }
         self.send_b_bye(now, id);
         self.send_a_bye(now, id);
-        self.report_end(id, 200);
+        self.report_end(id, 200, super::EndCause::Hangup);
         self.maybe_remove(id);
         true
     }
