@@ -439,6 +439,8 @@ struct Call {
     ended_reported: bool,
     /// A 180/183 was relayed to the customer.
     ringing_reported: bool,
+    /// Added to a final failure response to the customer.
+    final_headers: Vec<(String, String)>,
 }
 
 /// The B2BUA: owns an [`Endpoint`] and drives it as its transaction user.
@@ -529,6 +531,15 @@ impl B2bua {
     /// Number of calls in progress.
     pub fn call_count(&self) -> usize {
         self.calls.len()
+    }
+
+    /// Headers to add to the final failure response the customer will get
+    /// for this call (e.g. `X-Hangup-Gcode` once the early media told the
+    /// code, or `Reason` before [`Self::hangup`]). Replaces earlier ones.
+    pub fn set_final_headers(&mut self, id: CallId, headers: Vec<(String, String)>) {
+        if let Some(call) = self.calls.get_mut(&id) {
+            call.final_headers = headers;
+        }
     }
 
     /// Ends a call on the gateway's own account (e.g. no RTP any more): an
@@ -848,6 +859,7 @@ impl B2bua {
                 open: HashSet::from([b_key_open]),
                 ended_reported: false,
                 ringing_reported: false,
+                final_headers: Vec::new(),
             },
         );
         self.events.push_back(CallEvent::Started {
@@ -1173,12 +1185,17 @@ impl B2bua {
         self.send_a_final(now, id, &a_key, a_inv.response(status, Some(&a_tag)));
     }
 
-    fn send_a_final(&mut self, now: Instant, id: CallId, a_key: &ServerKey, resp: Response) {
+    fn send_a_final(&mut self, now: Instant, id: CallId, a_key: &ServerKey, mut resp: Response) {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
         if call.a_final_sent {
             return;
+        }
+        if !resp.status.is_success() {
+            for (name, value) in &call.final_headers {
+                resp.headers.set(name.as_str(), value.as_str());
+            }
         }
         call.a_final_sent = true;
         call.rel.a_unacked = None;
