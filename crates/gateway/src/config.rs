@@ -36,6 +36,7 @@
 //!
 //! Every table rejects unknown keys, with an error naming the key.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
@@ -112,6 +113,20 @@ pub enum ConfigError {
         /// The rejected value.
         value: String,
     },
+    /// A trunk's webhook settings are unusable.
+    #[error("trunk {trunk:?}: {reason}")]
+    InvalidCallback {
+        /// Trunk name.
+        trunk: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// `events.time_zone` is not a known IANA time zone.
+    #[error("events.time_zone {value:?} is not an IANA time zone name")]
+    InvalidTimeZone {
+        /// The rejected value.
+        value: String,
+    },
     /// `rtp.jitter_ms` out of range.
     #[error("rtp.jitter_ms must be between 20 and 1000")]
     InvalidJitter,
@@ -141,6 +156,12 @@ pub struct Config {
     /// `[classify]`.
     #[serde(default)]
     pub classify: ClassifyConfig,
+    /// `[http]`; absent, no HTTP listener (and no `recordUrl`).
+    #[serde(default)]
+    pub http: Option<HttpConfig>,
+    /// `[events]`.
+    #[serde(default)]
+    pub events: EventsConfig,
 }
 
 /// `[rtp]`.
@@ -175,6 +196,13 @@ pub struct RecordingsConfig {
     /// Record the whole call, not only the early media.
     #[serde(default)]
     pub whole_call: bool,
+    /// Recordings older than this many days are deleted (0: kept forever).
+    #[serde(default = "default_retention")]
+    pub retention_days: u64,
+}
+
+fn default_retention() -> u64 {
+    30
 }
 
 /// `[classify]`.
@@ -194,6 +222,51 @@ fn default_rtp_timeout() -> u64 {
 }
 fn default_jitter_ms() -> u32 {
     60
+}
+
+impl TrunkConfig {
+    fn check_callback(&self) -> Result<(), ConfigError> {
+        let bad = |reason: String| ConfigError::InvalidCallback {
+            trunk: self.name.clone(),
+            reason,
+        };
+        if let Some(url) = &self.callback_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(bad(format!("callback_url {url:?} is not an http(s) URL")));
+            }
+        }
+        if !(self.retry_interval_s > 0.0 && self.retry_interval_s.is_finite()) {
+            return Err(bad("retry_interval_s must be above 0".to_owned()));
+        }
+        if self.callback_timeout_ms == 0 {
+            return Err(bad("callback_timeout_ms must be above 0".to_owned()));
+        }
+        for (code, status) in &self.early_release_status {
+            if code.parse::<u16>().is_err() || !(300..=699).contains(status) {
+                return Err(bad(format!(
+                    "early_release_status {code:?} = {status}: keys are codes, values SIP statuses 300-699"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The SIP status of an early release on `code` (default 480).
+    pub fn early_release_status(&self, code: u16) -> u16 {
+        self.early_release_status
+            .get(&code.to_string())
+            .copied()
+            .unwrap_or(480)
+    }
+
+    /// Whether the early media's `code` releases the call.
+    pub fn releases_on(&self, code: u16) -> bool {
+        self.early_release
+            && self
+                .early_release_codes
+                .as_ref()
+                .map_or(true, |codes| codes.contains(&code))
+    }
 }
 
 impl RtpConfig {
@@ -252,6 +325,106 @@ pub struct TrunkConfig {
     pub sources: Vec<String>,
     /// The carrier: `sip:IP[:port][;transport=tcp]`.
     pub target: String,
+    /// Where this trunk's events are POSTed (none: no events).
+    #[serde(default)]
+    pub callback_url: Option<String>,
+    /// Which events to send (default both).
+    #[serde(default = "default_events")]
+    pub events: Vec<EventKind>,
+    /// Shared secret: bodies are signed (`X-Tonegate-Signature: sha256=<hex>`).
+    #[serde(default)]
+    pub callback_secret: Option<String>,
+    /// Timeout of one delivery attempt, ms (default 5000).
+    #[serde(default = "default_callback_timeout")]
+    pub callback_timeout_ms: u64,
+    /// Delay between delivery attempts, seconds (default 300).
+    #[serde(default = "default_retry_interval")]
+    pub retry_interval_s: f64,
+    /// Retries after the first attempt (default 3).
+    #[serde(default = "default_retries")]
+    pub retries: u32,
+    /// Release the call as soon as the early media says a code of
+    /// `early_release_codes` (default off).
+    #[serde(default)]
+    pub early_release: bool,
+    /// Codes that release early (default: every code the classifier hears).
+    #[serde(default)]
+    pub early_release_codes: Option<Vec<u16>>,
+    /// SIP status answered to the customer on an early release, by code
+    /// (keys are codes as strings: `"2114" = 404`); default 480.
+    #[serde(default)]
+    pub early_release_status: HashMap<String, u16>,
+}
+
+/// A webhook event kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum EventKind {
+    /// One per unanswered call, with the hangup code.
+    HangupCauseEvent,
+    /// One per call, answered or not.
+    SipDockingCallEnd,
+}
+
+/// `[http]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Listen address of recordings, metrics and health checks.
+    pub listen: SocketAddr,
+    /// Base of `recordUrl` (default `http://<listen>`).
+    #[serde(default)]
+    pub public_url: Option<String>,
+    /// Key of the recording URL tokens (default: a random one per start,
+    /// so URLs do not survive a restart).
+    #[serde(default)]
+    pub secret: Option<String>,
+}
+
+/// `[events]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsConfig {
+    /// The durable outbox file (redb), created if missing.
+    #[serde(default = "default_outbox")]
+    pub outbox: PathBuf,
+    /// Time zone of the `yyyy-MM-dd HH:mm:ss` times of SipDockingCallEnd.
+    #[serde(default = "default_time_zone")]
+    pub time_zone: String,
+    /// Deliveries in flight at once.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        Self {
+            outbox: default_outbox(),
+            time_zone: default_time_zone(),
+            concurrency: default_concurrency(),
+        }
+    }
+}
+
+fn default_events() -> Vec<EventKind> {
+    vec![EventKind::HangupCauseEvent, EventKind::SipDockingCallEnd]
+}
+fn default_callback_timeout() -> u64 {
+    5000
+}
+fn default_retry_interval() -> f64 {
+    300.0
+}
+fn default_retries() -> u32 {
+    3
+}
+fn default_outbox() -> PathBuf {
+    PathBuf::from("tonegate-outbox.redb")
+}
+fn default_time_zone() -> String {
+    "Asia/Shanghai".to_owned()
+}
+fn default_concurrency() -> usize {
+    16
 }
 
 fn default_t1() -> u64 {
@@ -321,6 +494,14 @@ impl Config {
                     name: t.name.clone(),
                 });
             }
+        }
+        if jiff::tz::TimeZone::get(&self.events.time_zone).is_err() {
+            return Err(ConfigError::InvalidTimeZone {
+                value: self.events.time_zone.clone(),
+            });
+        }
+        for t in &self.trunks {
+            t.check_callback()?;
         }
         if let Some(rtp) = &self.rtp {
             rtp.port_range()?;

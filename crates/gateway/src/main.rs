@@ -5,11 +5,16 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod calls;
 mod classify_cmd;
 mod config;
+mod delivery;
 mod eval;
+mod hangup;
+mod http;
 mod library;
 mod media;
+mod outbox;
 mod run;
 mod signing;
 mod sip_driver;

@@ -8,9 +8,18 @@ use std::time::Duration;
 use tonegate_rtp::RelayConfig;
 use tracing::info;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tracing::warn;
+
+use crate::calls::{Calls, RecordLinks};
 use crate::config::{Config, ConfigError};
+use crate::delivery::Delivery;
+use crate::http::{self, HttpState};
 use crate::library::{self, LibraryError};
 use crate::media::MediaSettings;
+use crate::outbox::{Outbox, OutboxError};
+use crate::signing;
 use crate::sip_driver::{self, DriverError};
 
 /// What can stop `tonegate run`.
@@ -29,6 +38,18 @@ pub enum RunError {
     /// The announcement library could not be loaded.
     #[error(transparent)]
     Library(#[from] LibraryError),
+    /// The event outbox could not be opened.
+    #[error("event outbox: {0}")]
+    Outbox(#[from] OutboxError),
+    /// The HTTP listener could not be bound.
+    #[error("cannot bind HTTP {addr}: {source}")]
+    Http {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// The recordings directory could not be created.
     #[error("recordings dir {path}: {source}")]
     Recordings {
@@ -115,7 +136,83 @@ fn run(path: &Path) -> Result<(), RunError> {
             .map(|d| d.as_nanos() as u64)
             .unwrap_or(0)
             ^ u64::from(std::process::id()).rotate_left(32);
-        driver.run(b2b, media, seed, shutdown_signal()).await?;
+
+        // Events: the durable outbox and its delivery task, when a trunk has a callback.
+        let delivery = if config.trunks.iter().any(|t| t.callback_url.is_some()) {
+            // Opening blocks (redb recovers the file), once, before any call.
+            let outbox = Outbox::open(&config.events.outbox)?;
+            Some(Delivery::start(outbox, config.events.concurrency).0)
+        } else {
+            None
+        };
+
+        // HTTP: recordings (and health).
+        let ready = Arc::new(AtomicBool::new(true));
+        let (http_stop, http_stopped) = tokio::sync::oneshot::channel::<()>();
+        let mut links = None;
+        if let Some(http) = &config.http {
+            let listener = tokio::net::TcpListener::bind(http.listen)
+                .await
+                .map_err(|source| RunError::Http {
+                    addr: http.listen,
+                    source,
+                })?;
+            let secret = match &http.secret {
+                Some(s) => s.as_bytes().to_vec(),
+                None => signing::hmac_hex(&seed.to_le_bytes(), b"recordings").into_bytes(),
+            };
+            let base = http
+                .public_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{}", http.listen));
+            links = Some(RecordLinks {
+                base,
+                secret: secret.clone(),
+            });
+            let state = HttpState {
+                recordings: config.recordings.as_ref().map(|r| r.dir.clone()),
+                secret,
+                ready: Arc::clone(&ready),
+                metrics: None,
+            };
+            tokio::spawn(async move {
+                if let Err(e) = http::serve(listener, state, async {
+                    let _ = http_stopped.await;
+                })
+                .await
+                {
+                    warn!(error = %e, "HTTP listener failed");
+                }
+            });
+        }
+        if let Some(r) = config.recordings.as_ref().filter(|r| r.retention_days > 0) {
+            tokio::spawn(http::retention_task(
+                r.dir.clone(),
+                r.retention_days,
+                Duration::from_secs(3600),
+            ));
+        }
+        let tz = jiff::tz::TimeZone::get(&config.events.time_zone).map_err(|_| {
+            ConfigError::InvalidTimeZone {
+                value: config.events.time_zone.clone(),
+            }
+        })?;
+        let records = Calls::new(
+            &config.trunks,
+            delivery.as_ref().map(Delivery::submitter),
+            links,
+            tz,
+        );
+        let result = driver
+            .run(b2b, media, records, seed, shutdown_signal())
+            .await;
+        ready.store(false, Ordering::Relaxed);
+        let _ = http_stop.send(());
+        if let Some(d) = delivery {
+            // What is queued is committed; attempts in flight get a moment.
+            d.shutdown(Duration::from_secs(2)).await;
+        }
+        result?;
         Ok(())
     })
 }

@@ -25,6 +25,7 @@ use tonegate_rtp::Side;
 use tonegate_sip::b2bua::{B2bua, B2buaConfig, CallEvent, CallId};
 use tonegate_sip::StatusCode;
 
+use crate::calls::Calls;
 use crate::media::{self, Control, MediaSettings, Report};
 use tonegate_sip::framing::StreamDecoder;
 use tonegate_sip::transaction::TransactionKey;
@@ -164,12 +165,14 @@ impl Driver {
         self,
         config: B2buaConfig,
         media: Option<Arc<MediaSettings>>,
+        records: Calls,
         seed: u64,
         shutdown: impl std::future::Future<Output = ()>,
     ) -> Result<Stats, DriverError> {
         let (reports_tx, mut reports_rx) = mpsc::unbounded_channel();
         let mut core = Core {
             media,
+            records,
             calls: HashMap::new(),
             reports_tx,
             b2b: B2bua::new(config, seed),
@@ -256,6 +259,8 @@ struct Core {
     media: Option<Arc<MediaSettings>>,
     /// Each call's media task.
     calls: HashMap<CallId, mpsc::UnboundedSender<Control>>,
+    /// What each call's events will say.
+    records: Calls,
     reports_tx: mpsc::UnboundedSender<Report>,
     b2b: B2bua,
     udp: UdpSocket,
@@ -327,25 +332,35 @@ impl Core {
             CallEvent::Started {
                 call,
                 call_id,
-                media: Some(ports),
-                ..
+                trunk,
+                parties,
+                media: ports,
             } => {
                 self.stats.started += 1;
-                let Some(settings) = self.media.clone() else {
-                    return;
+                let settings = self.media.clone();
+                let spawned = match (ports, settings) {
+                    (Some(ports), Some(settings)) => {
+                        match media::spawn(call, &call_id, ports, settings, self.reports_tx.clone())
+                        {
+                            Ok(tx) => {
+                                self.calls.insert(call, tx);
+                                true
+                            }
+                            Err((port, e)) => {
+                                warn!(port, error = %e, "cannot bind the call's RTP port: 503");
+                                self.b2b.hangup(
+                                    Instant::now(),
+                                    call,
+                                    StatusCode::SERVICE_UNAVAILABLE,
+                                );
+                                false
+                            }
+                        }
+                    }
+                    _ => false,
                 };
-                match media::spawn(call, &call_id, ports, settings, self.reports_tx.clone()) {
-                    Ok(tx) => {
-                        self.calls.insert(call, tx);
-                    }
-                    Err((port, e)) => {
-                        warn!(port, error = %e, "cannot bind the call's RTP port: 503");
-                        self.b2b
-                            .hangup(Instant::now(), call, StatusCode::SERVICE_UNAVAILABLE);
-                    }
-                }
+                self.records.started(call, call_id, trunk, parties, spawned);
             }
-            CallEvent::Started { .. } => self.stats.started += 1,
             CallEvent::Media {
                 call,
                 from_a,
@@ -355,15 +370,21 @@ impl Core {
                 self.control(call, Control::Signalled(side, media));
             }
             CallEvent::EarlyMedia { call } => self.control(call, Control::EarlyMedia),
-            CallEvent::Ringing { .. } => {}
+            CallEvent::Ringing { call } => self.records.ringing(call),
             CallEvent::Answered { call } => {
                 self.stats.answered += 1;
+                self.records.answered(call);
                 self.control(call, Control::Answered);
             }
-            CallEvent::Ended { call, .. } => {
+            CallEvent::Ended {
+                call,
+                status,
+                cause,
+            } => {
                 self.stats.ended += 1;
                 self.control(call, Control::Stop);
                 self.calls.remove(&call);
+                self.records.ended(call, status, cause);
             }
         }
     }
@@ -382,6 +403,13 @@ impl Core {
             }
             Report::Decision(call, d) => {
                 debug!(call = call.0, label = %d.label, "decision reported");
+                if let Some(on) = self.records.heard(call, d) {
+                    self.b2b.set_final_headers(call, on.headers);
+                    if let Some(status) = on.release.and_then(StatusCode::new) {
+                        info!(call = call.0, status = status.code(), "early release");
+                        self.b2b.hangup(Instant::now(), call, status);
+                    }
+                }
             }
             Report::Done(call, outcome) => {
                 let d = outcome.decision;
@@ -400,6 +428,7 @@ impl Core {
                     recording = outcome.recording.as_ref().map(|p| p.display().to_string()),
                     "call media ended"
                 );
+                self.records.media_done(call, *outcome);
             }
         }
     }

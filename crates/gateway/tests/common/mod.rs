@@ -119,7 +119,12 @@ pub fn start_gateway(
     );
     let path = dir.join("tonegate.toml");
     std::fs::write(&path, config).unwrap();
-    let log = dir.join("tonegate.log");
+    launch(&path, dir.join("tonegate.log"))
+}
+
+/// `tonegate run --config CONFIG`, its log (debug level) in `log`; returns
+/// once it listens.
+pub fn launch(path: &Path, log: PathBuf) -> Gateway {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tonegate"))
         .args(["run", "--config"])
         .arg(&path)
@@ -180,4 +185,134 @@ pub fn sipp_cmd(dir: &Path, role: &str, scenario_file: &str, proto: Proto) -> Co
         .stdout(std::fs::File::create(dir.join(format!("{role}_screen.log"))).unwrap())
         .stderr(std::fs::File::create(dir.join(format!("{role}_stderr.log"))).unwrap());
     c
+}
+
+/// One request a [`Hook`] received.
+#[derive(Debug, Clone)]
+pub struct Hooked {
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Hooked {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
+    }
+}
+
+/// A webhook receiver on 127.0.0.1: HTTP/1.1, one request per connection,
+/// answers each with the status `status` gives for the request's number
+/// (0-based), records every request.
+pub struct Hook {
+    pub port: u16,
+    pub got: std::sync::Arc<std::sync::Mutex<Vec<Hooked>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Hook {
+    pub fn start(port: u16, status: impl Fn(usize) -> u16 + Send + 'static) -> Hook {
+        use std::io::Write as _;
+        let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind hook");
+        listener.set_nonblocking(true).unwrap();
+        let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (got2, stop2) = (got.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut n = 0usize;
+            while !stop2.load(Ordering::Relaxed) {
+                let Ok((stream, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
+                };
+                stream.set_nonblocking(false).unwrap();
+                stream
+                    .set_read_timeout(Some(Duration::from_secs(5)))
+                    .unwrap();
+                let mut r = BufReader::new(stream);
+                let mut line = String::new();
+                if r.read_line(&mut line).is_err() {
+                    continue;
+                }
+                let mut headers = Vec::new();
+                loop {
+                    let mut h = String::new();
+                    if r.read_line(&mut h).is_err() || h.trim().is_empty() {
+                        break;
+                    }
+                    if let Some((k, v)) = h.trim_end().split_once(':') {
+                        headers.push((k.trim().to_owned(), v.trim().to_owned()));
+                    }
+                }
+                let len: usize = headers
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+                    .and_then(|(_, v)| v.parse().ok())
+                    .unwrap_or(0);
+                let mut body = vec![0u8; len];
+                if r.read_exact(&mut body).is_err() {
+                    continue;
+                }
+                let code = status(n);
+                n += 1;
+                got2.lock().unwrap().push(Hooked {
+                    headers,
+                    body: String::from_utf8_lossy(&body).into_owned(),
+                });
+                let mut s = r.into_inner();
+                let _ = write!(
+                    s,
+                    "HTTP/1.1 {code} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                );
+            }
+        });
+        Hook { port, got, stop }
+    }
+
+    pub fn requests(&self) -> Vec<Hooked> {
+        self.got.lock().unwrap().clone()
+    }
+
+    /// Waits (bounded) until `pred` holds for the requests received.
+    pub fn wait_for(&self, limit: Duration, pred: impl Fn(&[Hooked]) -> bool) -> Vec<Hooked> {
+        let end = Instant::now() + limit;
+        loop {
+            let got = self.requests();
+            if pred(&got) || Instant::now() > end {
+                return got;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Hook {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Waits (bounded) until `file` contains `needle` at least `n` times.
+pub fn wait_log(file: &Path, needle: &str, n: usize, limit: Duration) -> bool {
+    let end = Instant::now() + limit;
+    loop {
+        if read_all(file).matches(needle).count() >= n {
+            return true;
+        }
+        if Instant::now() > end {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The whole file (`read` keeps only its tail).
+pub fn read_all(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_default()
 }

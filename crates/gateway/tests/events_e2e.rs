@@ -1,0 +1,336 @@
+//! Events end to end: sipp caller → tonegate → sipp carrier, with a webhook
+//! receiver of the test's own on 127.0.0.1. An announcement in early media
+//! then 480 gives one HangupCauseEvent with the heard code and a recordUrl
+//! that downloads the recording; an answered call gives a
+//! SipDockingCallEnd with its duration; a receiver answering 500 gets the
+//! event again on schedule; a gateway killed with SIGKILL while the
+//! receiver is down delivers everything after its restart.
+
+mod common;
+
+use std::io::{Read as _, Write as _};
+use std::net::TcpStream;
+use std::path::Path;
+use std::time::Duration;
+
+use common::*;
+
+const PCAP: &str = "../../testdata/pcap/2114-ct-pcmu.pcap";
+
+/// `[rtp]`, `[recordings]`, `[http]`, `[events]` and the trunk's callback.
+fn tables(dir: &Path, rtp_ports: &str, http_port: u16, hook_port: u16, callback: &str) -> String {
+    format!(
+        "callback_url = \"http://127.0.0.1:{hook_port}/hook\"\n{callback}\n\
+         [rtp]\nports = \"{rtp_ports}\"\naddress = \"127.0.0.1\"\n\
+         [recordings]\ndir = \"{rec}\"\n\
+         [http]\nlisten = \"127.0.0.1:{http_port}\"\nsecret = \"s3cret\"\n\
+         [events]\noutbox = \"{outbox}\"\n",
+        rec = dir.join("rec").display(),
+        outbox = dir.join("outbox.redb").display(),
+    )
+}
+
+fn run_sipp_pair(
+    dir: &Path,
+    gw: &Gateway,
+    carrier_port: u16,
+    uac: &str,
+    uas: &str,
+    calls: u32,
+    extra_uac: &[&str],
+) {
+    let mut uas_cmd = sipp_cmd(dir, "uas", uas, Proto::Udp);
+    uas_cmd.args([
+        "-p",
+        &carrier_port.to_string(),
+        "-mp",
+        &free_port().to_string(),
+    ]);
+    uas_cmd.args(["-m", &calls.to_string()]);
+    let mut uas = Guard(uas_cmd.spawn().expect("start sipp UAS"));
+    std::thread::sleep(Duration::from_millis(300));
+    let mut uac_cmd = sipp_cmd(dir, "uac", uac, Proto::Udp);
+    uac_cmd
+        .arg(gw.addr.to_string())
+        .args(["-s", "4930123456", "-p", &free_port().to_string()])
+        .args(["-m", &calls.to_string(), "-r", "5"])
+        .args(extra_uac);
+    let mut uac = Guard(uac_cmd.spawn().expect("start sipp UAC"));
+    let a = wait_bounded(&mut uac.0, Duration::from_secs(40));
+    let b = wait_bounded(&mut uas.0, Duration::from_secs(15));
+    assert!(
+        a.is_some_and(|s| s.success()) && b.is_some_and(|s| s.success()),
+        "sipp caller {a:?} carrier {b:?}\n{}\n{}\n----- log\n{}",
+        read(&dir.join("uac_errors.log")),
+        read(&dir.join("uas_errors.log")),
+        read(&gw.log)
+    );
+}
+
+/// GET over plain HTTP/1.1: (status, body).
+fn http_get(url: &str) -> (u16, Vec<u8>) {
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_once('/').unwrap();
+    let mut s = TcpStream::connect(host).unwrap();
+    write!(
+        s,
+        "GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).unwrap();
+    let head_end = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&buf[..head_end]);
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, buf[head_end + 4..].to_vec())
+}
+
+#[test]
+fn announcement_then_480_gives_one_hangup_cause_event_with_a_working_record_url() {
+    let dir = scratch("ev_announcement");
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(PCAP),
+        dir.join("early.pcap"),
+    )
+    .unwrap();
+    let (carrier_port, http_port, hook_port) = (free_port(), free_port(), free_port());
+    let hook = Hook::start(hook_port, |_| 200);
+    let gw = start_gateway(
+        &dir,
+        carrier_port,
+        Proto::Udp,
+        "",
+        &tables(
+            &dir,
+            "21300-21319",
+            http_port,
+            hook_port,
+            "callback_secret = \"hooksecret\"",
+        ),
+    );
+    let sink = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let sink_port = sink.local_addr().unwrap().port().to_string();
+    run_sipp_pair(
+        &dir,
+        &gw,
+        carrier_port,
+        "uac_early_media.xml",
+        "uas_early_media_480.xml",
+        1,
+        &["-key", "sink_port", &sink_port],
+    );
+
+    let got = hook.wait_for(Duration::from_secs(10), |g| g.len() >= 2);
+    assert_eq!(got.len(), 2, "{got:?}\n{}", read(&gw.log));
+    let cause: Vec<_> = got
+        .iter()
+        .filter(|h| h.json()["event"] == "HangupCauseEvent")
+        .collect();
+    assert_eq!(cause.len(), 1, "exactly one HangupCauseEvent");
+    let ev = cause[0].json();
+    assert_eq!(ev["hangupGcode"], 2114, "{ev}");
+    assert_eq!(ev["hangupGname"], "空号");
+    assert_eq!(ev["mediaLabel"], "announcement");
+    assert_eq!(ev["sipStatus"], 480);
+    assert_eq!(ev["called"], "4930123456");
+    assert_eq!(ev["caller"], "+4940111");
+    for k in ["callTime", "ringingTime", "hangupTime"] {
+        let v = ev[k].as_u64().unwrap_or_else(|| panic!("{k} in {ev}"));
+        assert_eq!(v.to_string().len(), 13, "{k} is 13-digit ms");
+    }
+    assert!(ev["ringingTime"].as_u64() >= ev["callTime"].as_u64());
+    assert!(ev["hangupTime"].as_u64() >= ev["ringingTime"].as_u64());
+    assert!(
+        ev["decidedAtMs"]
+            .as_u64()
+            .is_some_and(|ms| ms > 0 && ms < 6500),
+        "{ev}"
+    );
+    assert_eq!(
+        ev["eventId"].as_str().unwrap(),
+        cause[0].header("X-Tonegate-Event-Id").unwrap()
+    );
+    // Signed with the trunk's secret.
+    let sig = cause[0].header("X-Tonegate-Signature").unwrap();
+    let mac = sig.strip_prefix("sha256=").unwrap();
+    assert_eq!(mac.len(), 64);
+
+    // recordUrl downloads the WAV; a wrong token is refused.
+    let url = ev["recordUrl"].as_str().unwrap().to_owned();
+    let (status, wav) = http_get(&url);
+    assert_eq!(status, 200);
+    assert_eq!(&wav[..4], b"RIFF");
+    assert!(
+        wav.len() > 8000 * 2 * 5,
+        "about 6 s of 8 kHz PCM: {} bytes",
+        wav.len()
+    );
+    let (status, _) = http_get(&format!("{}0", url));
+    assert_eq!(status, 403);
+
+    let end = got
+        .iter()
+        .find(|h| h.json()["event"] == "SipDockingCallEnd")
+        .unwrap()
+        .json();
+    assert_eq!(end["hangupGcode"], 2114);
+    assert_eq!(end["duration"], 0);
+    assert_eq!(end["answerTime"], "");
+    let t = end["callTime"].as_str().unwrap();
+    assert_eq!(t.len(), 19, "yyyy-MM-dd HH:mm:ss: {t}");
+    drop(gw);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn answered_call_gives_a_call_end_record_with_its_duration() {
+    let dir = scratch("ev_answered");
+    let (carrier_port, http_port, hook_port) = (free_port(), free_port(), free_port());
+    let hook = Hook::start(hook_port, |_| 200);
+    let gw = start_gateway(
+        &dir,
+        carrier_port,
+        Proto::Udp,
+        "",
+        &tables(&dir, "21320-21339", http_port, hook_port, ""),
+    );
+    let sink = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let sink_port = sink.local_addr().unwrap().port().to_string();
+    run_sipp_pair(
+        &dir,
+        &gw,
+        carrier_port,
+        "uac_answer_sink_bye.xml",
+        "uas_answer_echo.xml",
+        1,
+        &["-key", "sink_port", &sink_port],
+    );
+    hook.wait_for(Duration::from_secs(10), |g| !g.is_empty());
+    // Time for a second event, were one (wrongly) sent.
+    std::thread::sleep(Duration::from_millis(300));
+    let got = hook.requests();
+    assert_eq!(
+        got.len(),
+        1,
+        "only SipDockingCallEnd for an answered call: {got:?}"
+    );
+    let end = got[0].json();
+    assert_eq!(end["event"], "SipDockingCallEnd");
+    assert_eq!(end["hangupGcode"], 0);
+    assert_eq!(end["hangupGname"], "正常结束");
+    // The caller holds the call 5 s before its BYE.
+    let d = end["duration"].as_u64().unwrap();
+    assert!((4500..=8000).contains(&d), "duration {d} ms");
+    assert_eq!(end["answerTime"].as_str().unwrap().len(), 19);
+    drop(gw);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn receiver_errors_are_retried_on_schedule_with_the_same_event_id() {
+    let dir = scratch("ev_retry");
+    let (carrier_port, http_port, hook_port) = (free_port(), free_port(), free_port());
+    // 500 twice, then 200.
+    let hook = Hook::start(hook_port, |n| if n < 2 { 500 } else { 200 });
+    let callback = "events = [\"HangupCauseEvent\"]\nretry_interval_s = 0.5\nretries = 3";
+    let gw = start_gateway(
+        &dir,
+        carrier_port,
+        Proto::Udp,
+        "",
+        &tables(&dir, "21340-21359", http_port, hook_port, callback),
+    );
+    run_sipp_pair(
+        &dir,
+        &gw,
+        carrier_port,
+        "uac_expect_486.xml",
+        "uas_reject_486.xml",
+        1,
+        &[],
+    );
+    let got = hook.wait_for(Duration::from_secs(15), |g| g.len() >= 3);
+    assert_eq!(got.len(), 3, "{got:?}");
+    let ids: Vec<_> = got
+        .iter()
+        .map(|h| h.header("X-Tonegate-Event-Id").unwrap().to_owned())
+        .collect();
+    assert!(ids.iter().all(|i| *i == ids[0]), "{ids:?}");
+    let ev = got[2].json();
+    assert_eq!(
+        ev["hangupGcode"], 1017,
+        "486 without early media: user busy"
+    );
+    assert!(wait_log(
+        &gw.log,
+        "webhook delivered",
+        1,
+        Duration::from_secs(5)
+    ));
+    std::thread::sleep(Duration::from_millis(1200));
+    assert_eq!(hook.requests().len(), 3, "no attempt after the 200");
+    drop(gw);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn events_survive_sigkill_while_the_receiver_is_down() {
+    let dir = scratch("ev_sigkill");
+    let (carrier_port, http_port, hook_port) = (free_port(), free_port(), free_port());
+    let tables = tables(
+        &dir,
+        "21360-21379",
+        http_port,
+        hook_port,
+        "retry_interval_s = 600",
+    );
+    let gw = start_gateway(&dir, carrier_port, Proto::Udp, "", &tables);
+    // Five rejected calls, nobody listening at the callback: 10 events stored, none delivered.
+    run_sipp_pair(
+        &dir,
+        &gw,
+        carrier_port,
+        "uac_expect_486.xml",
+        "uas_reject_486.xml",
+        5,
+        &[],
+    );
+    assert!(
+        wait_log(&gw.log, "webhook event stored", 10, Duration::from_secs(10)),
+        "{}",
+        read(&gw.log)
+    );
+    assert!(wait_log(
+        &gw.log,
+        "webhook attempt failed",
+        10,
+        Duration::from_secs(10)
+    ));
+    let mut gw = gw;
+    gw.guard.0.kill().unwrap(); // SIGKILL
+    let _ = gw.guard.0.wait();
+
+    // Receiver up, gateway back on the same outbox: everything is delivered.
+    let hook = Hook::start(hook_port, |_| 200);
+    let gw2 = launch(&dir.join("tonegate.toml"), dir.join("tonegate2.log"));
+    let got = hook.wait_for(Duration::from_secs(15), |g| g.len() >= 10);
+    let mut ids: Vec<String> = got
+        .iter()
+        .map(|h| h.json()["eventId"].as_str().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(
+        ids.len(),
+        10,
+        "all ten events, duplicates only by eventId: {got:?}\n{}",
+        read(&gw2.log)
+    );
+    let causes = got
+        .iter()
+        .filter(|h| h.json()["event"] == "HangupCauseEvent")
+        .count();
+    assert!(causes >= 5);
+    drop(gw2);
+    let _ = std::fs::remove_dir_all(&dir);
+}
