@@ -3,7 +3,10 @@
 play_pcap_audio (which takes the RTP from the UDP payloads and the pacing
 from the capture timestamps, and rewrites addresses and ports itself).
 
-    wav2pcap.py IN.wav OUT.pcap [--law mu|a] [--seconds S] [--ssrc N]
+    wav2pcap.py IN.wav OUT.pcap [--law mu|a] [--seconds S] [--loop] [--ssrc N]
+
+--seconds cuts the audio to S seconds; with --loop it is repeated until it
+lasts S seconds (a looping announcement).
 
 Standard library only: the G.711 encoders follow ITU-T G.711 (the
 classic segment search), the capture is Ethernet/IPv4/UDP/RTP, 20 ms per
@@ -62,6 +65,7 @@ def main():
     ap.add_argument("pcap")
     ap.add_argument("--law", choices=["mu", "a"], default="mu")
     ap.add_argument("--seconds", type=float, default=0.0)
+    ap.add_argument("--loop", action="store_true")
     ap.add_argument("--ssrc", type=int, default=0x746F6E65)
     args = ap.parse_args()
 
@@ -72,7 +76,10 @@ def main():
         raw = w.readframes(w.getnframes())
     samples = struct.unpack("<%dh" % (len(raw) // 2), raw)[::channels]
     if args.seconds > 0:
-        samples = samples[: int(args.seconds * 8000)]
+        want = int(args.seconds * 8000)
+        if args.loop:
+            samples = samples * (want // len(samples) + 1)
+        samples = samples[:want]
     encode, pt = (mulaw, 0) if args.law == "mu" else (alaw, 8)
     table = {}
 

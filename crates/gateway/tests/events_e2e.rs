@@ -334,3 +334,79 @@ fn events_survive_sigkill_while_the_receiver_is_down() {
     drop(gw2);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Seconds since midnight of a sipp message-log timestamp line
+/// (`----- 2026-11-23 01:33:10.479209`).
+fn log_time(line: &str) -> Option<f64> {
+    let t = line.split_whitespace().last()?;
+    let mut it = t.split(':');
+    let (h, m, s) = (it.next()?, it.next()?, it.next()?);
+    Some(h.parse::<f64>().ok()? * 3600.0 + m.parse::<f64>().ok()? * 60.0 + s.parse::<f64>().ok()?)
+}
+
+/// When the carrier received the first message starting with `start`.
+fn received_at(messages: &str, start: &str) -> Option<f64> {
+    let mut stamp = None;
+    let mut lines = messages.lines().peekable();
+    while let Some(l) = lines.next() {
+        if l.starts_with("-----") {
+            stamp = log_time(l);
+        } else if l.contains("message received") {
+            // The message follows after a blank line.
+            let msg = lines.by_ref().find(|x| !x.trim().is_empty())?;
+            if msg.starts_with(start) {
+                return stamp;
+            }
+        }
+    }
+    None
+}
+
+#[test]
+fn early_release_cuts_a_looping_announcement_short() {
+    let dir = scratch("ev_early_release");
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/pcap/2103-ct-loop30-pcmu.pcap"),
+        dir.join("early.pcap"),
+    )
+    .unwrap();
+    let (carrier_port, http_port, hook_port) = (free_port(), free_port(), free_port());
+    let hook = Hook::start(hook_port, |_| 200);
+    let callback = "events = [\"HangupCauseEvent\"]\nearly_release = true";
+    let gw = start_gateway(
+        &dir,
+        carrier_port,
+        Proto::Udp,
+        "",
+        &tables(&dir, "21380-21399", http_port, hook_port, callback),
+    );
+    let sink = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let sink_port = sink.local_addr().unwrap().port().to_string();
+    run_sipp_pair(
+        &dir,
+        &gw,
+        carrier_port,
+        "uac_early_release.xml",
+        "uas_early_media_cancel.xml",
+        1,
+        &["-key", "sink_port", &sink_port],
+    );
+
+    // Carrier occupancy: from its INVITE to the CANCEL.
+    let messages = read_all(&dir.join("uas_messages.log"));
+    let invite = received_at(&messages, "INVITE ").expect("INVITE in the carrier's log");
+    let cancel = received_at(&messages, "CANCEL ").expect("CANCEL in the carrier's log");
+    let occupancy = cancel - invite;
+    eprintln!("carrier occupancy {occupancy:.3} s");
+    assert!(
+        occupancy > 0.0 && occupancy < 3.0,
+        "carrier held for {occupancy:.3} s"
+    );
+
+    let got = hook.wait_for(Duration::from_secs(10), |g| !g.is_empty());
+    let ev = got[0].json();
+    assert_eq!(ev["hangupGcode"], 2103, "{ev}");
+    assert_eq!(ev["hangupGname"], "网络忙");
+    drop(gw);
+    let _ = std::fs::remove_dir_all(&dir);
+}
