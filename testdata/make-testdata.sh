@@ -29,5 +29,6 @@ python3 "$here/gen/generate.py" --seed "$seed" --jobs "$jobs" --out "$here"
 # announcement as PCMU RTP.
 mkdir -p "$here/pcap"
 python3 "$here/gen/wav2pcap.py" "$here/library/2114-empty-number/ct.wav" "$here/pcap/2114-ct-pcmu.pcap" --seconds 6
+python3 "$here/gen/wav2pcap.py" "$here/library/2103-network-busy/ct.wav" "$here/pcap/2103-ct-pcmu.pcap" --seconds 6
 # A carrier that loops its announcement for 30 s (the early-release test).
 python3 "$here/gen/wav2pcap.py" "$here/library/2103-network-busy/ct.wav" "$here/pcap/2103-ct-loop30-pcmu.pcap" --seconds 30 --loop

@@ -165,6 +165,58 @@ pub fn load(root: &Path) -> Result<Arc<Library>, LibraryError> {
     Ok(Arc::new(Library::new(refs)))
 }
 
+/// Adds a recording to the library as a reference of `code` (the learning
+/// loop: a call the classifier missed, labelled by a person). The file must
+/// decode; it is copied into the code's folder (the first one whose name
+/// begins with the code, else a new `<code>/`) under its own name, with a
+/// `-N` suffix rather than overwriting. Returns where it went.
+pub fn add(root: &Path, code: u16, file: &Path) -> Result<PathBuf, LibraryError> {
+    if Code::new(code).is_none() {
+        return Err(LibraryError::UnknownCode {
+            path: file.to_path_buf(),
+            code,
+        });
+    }
+    read_audio(file)?;
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| LibraryError::Io { path, source }
+    };
+    std::fs::create_dir_all(root).map_err(io(root))?;
+    let mut folders: Vec<PathBuf> = std::fs::read_dir(root)
+        .map_err(io(root))?
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter(|e| code_of_folder(&e.file_name().to_string_lossy()) == Some(code))
+        .map(|e| e.path())
+        .collect();
+    folders.sort();
+    let folder = match folders.into_iter().next() {
+        Some(f) => f,
+        None => {
+            let f = root.join(code.to_string());
+            std::fs::create_dir_all(&f).map_err(io(&f))?;
+            f
+        }
+    };
+    let stem = file
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "added".to_owned());
+    let ext = file
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_else(|| "wav".to_owned());
+    let mut dest = folder.join(format!("{stem}.{ext}"));
+    let mut n = 1;
+    while dest.exists() {
+        dest = folder.join(format!("{stem}-{n}.{ext}"));
+        n += 1;
+    }
+    std::fs::copy(file, &dest).map_err(io(&dest))?;
+    Ok(dest)
+}
+
 /// The library shipped in the source tree's `testdata/library`, when it is there.
 pub fn default_root() -> PathBuf {
     if let Ok(p) = std::env::var("TONEGATE_LIBRARY") {
@@ -180,6 +232,32 @@ pub fn default_root() -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn add_copies_into_the_codes_folder_without_overwriting() {
+        let root = std::env::temp_dir().join(format!("tonegate-libadd-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("2109-powered-off")).unwrap();
+        let src = default_root().join("2114-empty-number/cm.wav");
+        // A code with a folder, and one without.
+        let a = add(&root, 2109, &src).unwrap();
+        assert_eq!(a, root.join("2109-powered-off/cm.wav"));
+        let b = add(&root, 2109, &src).unwrap();
+        assert_eq!(b, root.join("2109-powered-off/cm-1.wav"));
+        let c = add(&root, 2114, &src).unwrap();
+        assert_eq!(c, root.join("2114/cm.wav"));
+        assert!(matches!(
+            add(&root, 1017, &src),
+            Err(LibraryError::UnknownCode { .. })
+        ));
+        // Not audio: refused, nothing copied.
+        let junk = root.join("junk.wav");
+        std::fs::write(&junk, b"not a wav").unwrap();
+        assert!(add(&root, 2114, &junk).is_err());
+        assert!(!root.join("2114/junk.wav").exists());
+        assert_eq!(scan(&root).unwrap().len(), 3);
+        let _ = std::fs::remove_dir_all(&root);
+    }
 
     #[test]
     fn folder_names() {

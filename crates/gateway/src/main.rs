@@ -41,8 +41,13 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
-    /// List the library's references: code, length, and the share no other code shares.
+    /// List the library's references: code, length, and the share no other code shares;
+    /// `library add` adds recordings to it.
+    #[command(args_conflicts_with_subcommands = true)]
     Library {
+        /// Add recordings instead of listing.
+        #[command(subcommand)]
+        action: Option<LibraryAction>,
         /// The announcement library.
         #[arg(long)]
         library: Option<PathBuf>,
@@ -73,6 +78,23 @@ enum Command {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum LibraryAction {
+    /// Copy recordings into the library as references of a code (a running gateway
+    /// picks them up on SIGHUP).
+    Add {
+        /// The announcement library.
+        #[arg(long)]
+        library: Option<PathBuf>,
+        /// The hangupGcode the recordings say (2101-2118).
+        #[arg(long)]
+        code: u16,
+        /// Audio files (WAV or MP3).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -88,9 +110,20 @@ fn main() -> ExitCode {
             json,
             files,
         } => classify_cmd::run(&library.unwrap_or_else(library::default_root), json, &files),
-        Command::Library { library, shared } => {
-            list_library(&library.unwrap_or_else(library::default_root), shared)
-        }
+        Command::Library {
+            action:
+                Some(LibraryAction::Add {
+                    library,
+                    code,
+                    files,
+                }),
+            ..
+        } => add_to_library(&library.unwrap_or_else(library::default_root), code, &files),
+        Command::Library {
+            action: None,
+            library,
+            shared,
+        } => list_library(&library.unwrap_or_else(library::default_root), shared),
         Command::Eval {
             library,
             labels,
@@ -111,6 +144,18 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+fn add_to_library(
+    root: &std::path::Path,
+    code: u16,
+    files: &[PathBuf],
+) -> Result<ExitCode, library::LibraryError> {
+    for f in files {
+        let dest = library::add(root, code, f)?;
+        println!("{} -> {}", f.display(), dest.display());
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn list_library(root: &std::path::Path, shared: bool) -> Result<ExitCode, library::LibraryError> {

@@ -13,7 +13,7 @@ use std::fs::File;
 use std::io::{self, BufWriter, Write as _};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use tokio::net::UdpSocket;
@@ -42,8 +42,27 @@ pub struct MediaSettings {
     /// Record the whole call, not only the early media.
     pub whole_call: bool,
     /// The announcement library; `None`: early media is recorded, not
-    /// classified.
-    pub library: Option<Arc<Library>>,
+    /// classified. Swapped by a reload; a call keeps the library it
+    /// started classifying with.
+    pub library: RwLock<Option<Arc<Library>>>,
+}
+
+impl MediaSettings {
+    /// The current library.
+    pub fn library(&self) -> Option<Arc<Library>> {
+        self.library
+            .read()
+            .map(|l| l.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    /// Replaces the library for calls whose early media starts from now.
+    pub fn set_library(&self, library: Arc<Library>) {
+        match self.library.write() {
+            Ok(mut l) => *l = Some(library),
+            Err(p) => *p.into_inner() = Some(library),
+        }
+    }
 }
 
 /// What the SIP side tells a call's media task.
@@ -371,11 +390,7 @@ impl CallMedia {
                 .recordings
                 .as_ref()
                 .map(|d| d.join(format!("{}.wav", self.recording_name)));
-            let classifier = self
-                .settings
-                .library
-                .as_ref()
-                .map(|l| Classifier::new(Arc::clone(l)));
+            let classifier = self.settings.library().map(Classifier::new);
             self.early = Some((
                 Tapped::new(codec, self.settings.jitter_frames, path),
                 classifier,
@@ -615,7 +630,7 @@ mod tests {
             jitter_frames: 3,
             recordings: Some(dir.to_path_buf()),
             whole_call: false,
-            library: None,
+            library: RwLock::new(None),
         });
         let (reports, mut rx) = mpsc::unbounded_channel();
         let (a, b) = (free_pair(), free_pair());

@@ -20,7 +20,9 @@ use crate::library::{self, LibraryError};
 use crate::media::MediaSettings;
 use crate::outbox::{Outbox, OutboxError};
 use crate::signing;
+use crate::sip_driver::Reload;
 use crate::sip_driver::{self, DriverError};
+use tokio::sync::mpsc::UnboundedSender;
 
 /// What can stop `tonegate run`.
 #[derive(Debug, thiserror::Error)]
@@ -94,7 +96,7 @@ fn media_settings(config: &Config) -> Result<Option<Arc<MediaSettings>>, RunErro
         jitter_frames: (rtp.jitter_ms as usize).div_ceil(20),
         recordings,
         whole_call: config.recordings.as_ref().is_some_and(|r| r.whole_call),
-        library: Some(lib),
+        library: std::sync::RwLock::new(Some(lib)),
     })))
 }
 
@@ -203,8 +205,14 @@ fn run(path: &Path) -> Result<(), RunError> {
             links,
             tz,
         );
+        let (reload_tx, reloads) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(reload_on_sighup(
+            path.to_path_buf(),
+            media.is_some(),
+            reload_tx,
+        ));
         let result = driver
-            .run(b2b, media, records, seed, shutdown_signal())
+            .run(b2b, media, records, reloads, seed, shutdown_signal())
             .await;
         ready.store(false, Ordering::Relaxed);
         let _ = http_stop.send(());
@@ -214,6 +222,61 @@ fn run(path: &Path) -> Result<(), RunError> {
         }
         result?;
         Ok(())
+    })
+}
+
+/// On SIGHUP: the configuration file is read again and its trunks (and
+/// their event settings) replace the running ones; the library is loaded
+/// again. Anything else in the file needs a restart. A file or library
+/// that fails to load is reported and the running one stays.
+async fn reload_on_sighup(path: PathBuf, with_media: bool, tx: UnboundedSender<Reload>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            warn!("cannot listen for SIGHUP: no reloads");
+            return;
+        };
+        while hup.recv().await.is_some() {
+            let path = path.clone();
+            let loaded =
+                tokio::task::spawn_blocking(move || load_for_reload(&path, with_media)).await;
+            match loaded {
+                Ok(Ok(r)) => {
+                    if tx.send(r).is_err() {
+                        return;
+                    }
+                }
+                Ok(Err(e)) => warn!(error = %e, "reload failed; the running configuration stays"),
+                Err(e) => warn!(error = %e, "reload failed"),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (path, with_media, tx);
+    }
+}
+
+fn load_for_reload(path: &Path, with_media: bool) -> Result<Reload, RunError> {
+    let config = Config::load(path)?;
+    let trunks = config.trunks()?;
+    let library = if with_media {
+        let root = config
+            .classify
+            .library
+            .clone()
+            .unwrap_or_else(library::default_root);
+        let lib = library::load(&root)?;
+        info!(references = lib.len(), root = %root.display(), "library reloaded");
+        Some(lib)
+    } else {
+        None
+    };
+    Ok(Reload {
+        trunks,
+        trunk_configs: config.trunks.clone(),
+        library,
     })
 }
 

@@ -21,11 +21,13 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::mpsc;
 
+use tonegate_classify::Library;
 use tonegate_rtp::Side;
-use tonegate_sip::b2bua::{B2bua, B2buaConfig, CallEvent, CallId};
+use tonegate_sip::b2bua::{B2bua, B2buaConfig, CallEvent, CallId, Trunk};
 use tonegate_sip::StatusCode;
 
 use crate::calls::Calls;
+use crate::config::TrunkConfig;
 use crate::media::{self, Control, MediaSettings, Report};
 use tonegate_sip::framing::StreamDecoder;
 use tonegate_sip::transaction::TransactionKey;
@@ -127,6 +129,17 @@ pub async fn bind(listen: SocketAddr) -> Result<Driver, DriverError> {
     }
 }
 
+/// A configuration reload (SIGHUP): what may change without a restart.
+#[derive(Debug)]
+pub struct Reload {
+    /// The new trunk table.
+    pub trunks: Vec<Trunk>,
+    /// The trunks' event settings.
+    pub trunk_configs: Vec<TrunkConfig>,
+    /// The new library, if it loaded.
+    pub library: Option<Arc<Library>>,
+}
+
 /// What connection tasks tell the core task.
 #[derive(Debug)]
 enum TcpEvent {
@@ -166,6 +179,7 @@ impl Driver {
         config: B2buaConfig,
         media: Option<Arc<MediaSettings>>,
         records: Calls,
+        mut reloads: mpsc::UnboundedReceiver<Reload>,
         seed: u64,
         shutdown: impl std::future::Future<Output = ()>,
     ) -> Result<Stats, DriverError> {
@@ -220,6 +234,7 @@ impl Driver {
                 }
                 Some(ev) = events_rx.recv() => core.on_tcp_event(ev),
                 Some(r) = reports_rx.recv() => core.on_report(r),
+                Some(r) = reloads.recv() => core.reload(r),
                 r = tcp.accept() => match r {
                     Ok((stream, peer)) => core.adopt(stream, peer),
                     Err(e) if is_transient_accept_error(&e) => {
@@ -347,7 +362,8 @@ impl Core {
                                 true
                             }
                             Err((port, e)) => {
-                                warn!(port, error = %e, "cannot bind the call's RTP port: 503");
+                                warn!(port, error = %e, "cannot bind the call's RTP port (retired from the pool): 503");
+                                self.b2b.retire_port(port);
                                 self.b2b.hangup(
                                     Instant::now(),
                                     call,
@@ -386,6 +402,19 @@ impl Core {
                 self.calls.remove(&call);
                 self.records.ended(call, status, cause);
             }
+        }
+    }
+
+    fn reload(&mut self, r: Reload) {
+        info!(
+            trunks = r.trunks.len(),
+            library = r.library.is_some(),
+            "configuration reloaded"
+        );
+        self.b2b.set_trunks(r.trunks);
+        self.records.set_trunks(&r.trunk_configs);
+        if let (Some(lib), Some(media)) = (r.library, self.media.as_ref()) {
+            media.set_library(lib);
         }
     }
 

@@ -102,7 +102,7 @@ fn announcement_then_480_gives_one_hangup_cause_event_with_a_working_record_url(
         "",
         &tables(
             &dir,
-            "21300-21319",
+            "16300-16319",
             http_port,
             hook_port,
             "callback_secret = \"hooksecret\"",
@@ -192,7 +192,7 @@ fn answered_call_gives_a_call_end_record_with_its_duration() {
         carrier_port,
         Proto::Udp,
         "",
-        &tables(&dir, "21320-21339", http_port, hook_port, ""),
+        &tables(&dir, "16320-16339", http_port, hook_port, ""),
     );
     let sink = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let sink_port = sink.local_addr().unwrap().port().to_string();
@@ -238,7 +238,7 @@ fn receiver_errors_are_retried_on_schedule_with_the_same_event_id() {
         carrier_port,
         Proto::Udp,
         "",
-        &tables(&dir, "21340-21359", http_port, hook_port, callback),
+        &tables(&dir, "16340-16359", http_port, hook_port, callback),
     );
     run_sipp_pair(
         &dir,
@@ -279,7 +279,7 @@ fn events_survive_sigkill_while_the_receiver_is_down() {
     let (carrier_port, http_port, hook_port) = (free_port(), free_port(), free_port());
     let tables = tables(
         &dir,
-        "21360-21379",
+        "16360-16379",
         http_port,
         hook_port,
         "retry_interval_s = 600",
@@ -378,7 +378,7 @@ fn early_release_cuts_a_looping_announcement_short() {
         carrier_port,
         Proto::Udp,
         "",
-        &tables(&dir, "21380-21399", http_port, hook_port, callback),
+        &tables(&dir, "16380-16399", http_port, hook_port, callback),
     );
     let sink = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let sink_port = sink.local_addr().unwrap().port().to_string();
@@ -407,6 +407,130 @@ fn early_release_cuts_a_looping_announcement_short() {
     let ev = got[0].json();
     assert_eq!(ev["hangupGcode"], 2103, "{ev}");
     assert_eq!(ev["hangupGname"], "网络忙");
+    drop(gw);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn copy_dir(from: &Path, to: &Path, skip: &str) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with(skip) {
+            continue;
+        }
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to.join(&name), skip);
+        } else {
+            std::fs::copy(e.path(), to.join(&name)).unwrap();
+        }
+    }
+}
+
+/// The learning loop: a code the library lacks is not heard; `tonegate
+/// library add` and SIGHUP (with a call in progress, which completes)
+/// make the next call heard.
+#[test]
+fn sighup_reloads_the_library_without_dropping_a_call() {
+    let dir = scratch("ev_sighup");
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata");
+    std::fs::copy(
+        shipped.join("pcap/2103-ct-pcmu.pcap"),
+        dir.join("early.pcap"),
+    )
+    .unwrap();
+    let lib = dir.join("library");
+    copy_dir(&shipped.join("library"), &lib, "2103");
+    let (carrier_port, http_port, hook_port) = (free_port(), free_port(), free_port());
+    let hook = Hook::start(hook_port, |_| 200);
+    let extra = format!(
+        "{}[classify]\nlibrary = \"{}\"\n",
+        tables(
+            &dir,
+            "16400-16419",
+            http_port,
+            hook_port,
+            "events = [\"HangupCauseEvent\"]"
+        ),
+        lib.display()
+    );
+    let gw = start_gateway(&dir, carrier_port, Proto::Udp, "", &extra);
+
+    let mut uas_cmd = sipp_cmd(&dir, "uas", "uas_early_media_480.xml", Proto::Udp);
+    uas_cmd.args([
+        "-p",
+        &carrier_port.to_string(),
+        "-mp",
+        &free_port().to_string(),
+        "-m",
+        "2",
+    ]);
+    let mut uas = Guard(uas_cmd.spawn().expect("start sipp UAS"));
+    std::thread::sleep(Duration::from_millis(300));
+    let sink = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let sink_port = sink.local_addr().unwrap().port().to_string();
+    let caller = |role: &str| {
+        let mut c = sipp_cmd(&dir, role, "uac_early_media.xml", Proto::Udp);
+        c.arg(gw.addr.to_string())
+            .args(["-s", "4930123456", "-p", &free_port().to_string()])
+            .args(["-key", "sink_port", &sink_port]);
+        Guard(c.spawn().expect("start sipp UAC"))
+    };
+
+    // Call A rings with the 2103 announcement; the library learns 2103 meanwhile.
+    let mut a = caller("uac_a");
+    std::thread::sleep(Duration::from_millis(1500));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tonegate"))
+        .args(["library", "add", "--code", "2103", "--library"])
+        .arg(&lib)
+        .arg(shipped.join("library/2103-network-busy/ct.wav"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pid = gw.guard.0.id().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .unwrap()
+        .success());
+    assert!(
+        wait_log(
+            &gw.log,
+            "configuration reloaded",
+            1,
+            Duration::from_secs(20)
+        ),
+        "{}",
+        read(&gw.log)
+    );
+    let status = wait_bounded(&mut a.0, Duration::from_secs(30));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "call A dropped: {status:?}\n{}",
+        read(&dir.join("uac_a_errors.log"))
+    );
+
+    // Call B: heard.
+    let mut b = caller("uac_b");
+    let status = wait_bounded(&mut b.0, Duration::from_secs(30));
+    assert!(status.is_some_and(|s| s.success()), "call B: {status:?}");
+    let _ = wait_bounded(&mut uas.0, Duration::from_secs(10));
+
+    let got = hook.wait_for(Duration::from_secs(10), |g| g.len() >= 2);
+    assert_eq!(got.len(), 2, "{got:?}");
+    let codes: Vec<_> = got
+        .iter()
+        .map(|h| h.json()["hangupGcode"].clone())
+        .collect();
+    assert_ne!(
+        codes[0], 2103,
+        "call A started before the reload: {codes:?}"
+    );
+    assert_eq!(codes[1], 2103, "call B after the reload: {codes:?}");
     drop(gw);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -406,7 +406,9 @@ const MAX_QUEUED_PROVISIONALS: usize = 8;
 struct Call {
     id: CallId,
     state: CallState,
-    trunk: usize,
+    /// The trunk as configured when the call started (a reload does not
+    /// move calls in progress).
+    trunk: Trunk,
     // A leg (customer side): we are the UAS.
     a_invite: Request,
     a_key: ServerKey,
@@ -526,6 +528,12 @@ impl B2bua {
     /// Next call event.
     pub fn poll_event(&mut self) -> Option<CallEvent> {
         self.events.pop_front()
+    }
+
+    /// A new trunk table (a configuration reload): new calls are routed by
+    /// it; calls in progress keep the trunk they started on.
+    pub fn set_trunks(&mut self, trunks: Vec<Trunk>) {
+        self.config.trunks = trunks;
     }
 
     /// Number of calls in progress.
@@ -830,7 +838,7 @@ impl B2bua {
             Call {
                 id,
                 state: CallState::Proceeding,
-                trunk: trunk_idx,
+                trunk: self.config.trunks[trunk_idx].clone(),
                 a_invite: a_inv,
                 a_key,
                 a_source: source,
@@ -1229,7 +1237,7 @@ impl B2bua {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
-        let trunk = &self.config.trunks[call.trunk];
+        let trunk = &call.trunk;
         let (dest, transport) = (trunk.target, trunk.transport);
         call.b_ack = Some(ack.clone());
         if let Err(e) = self.ep.send_ack(now, ack, dest, transport) {
@@ -1534,7 +1542,7 @@ impl B2bua {
             return;
         };
         let method = req.method.clone();
-        let trunk = &self.config.trunks[call.trunk];
+        let trunk = &call.trunk;
         match self
             .ep
             .send_request(now, req, trunk.target, trunk.transport)
@@ -1600,7 +1608,7 @@ impl B2bua {
         if to_a {
             (call.a_source, call.a_transport)
         } else {
-            let trunk = &self.config.trunks[call.trunk];
+            let trunk = &call.trunk;
             (trunk.target, trunk.transport)
         }
     }

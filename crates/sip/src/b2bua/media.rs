@@ -7,7 +7,7 @@
 //! with `from_a`) and is sent on with the B pair; an SDP from the carrier
 //! the other way round. The I/O layer binds the ports and relays.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::net::IpAddr;
 use std::ops::RangeInclusive;
 
@@ -43,6 +43,8 @@ pub struct MediaPorts {
 pub struct PortPool {
     free: VecDeque<u16>,
     capacity: usize,
+    /// Ports taken by something else on the host: never handed out again.
+    retired: HashSet<u16>,
 }
 
 impl PortPool {
@@ -52,7 +54,11 @@ impl PortPool {
         let first = lo + (lo & 1);
         let free: VecDeque<u16> = (first..hi).step_by(2).collect();
         let capacity = free.len();
-        Self { free, capacity }
+        Self {
+            free,
+            capacity,
+            retired: HashSet::new(),
+        }
     }
 
     /// An RTP port (its RTCP port is + 1), or `None` when exhausted.
@@ -62,9 +68,17 @@ impl PortPool {
 
     /// A pair back; ports outside the pool are ignored.
     pub fn release(&mut self, port: u16) {
-        if self.free.len() < self.capacity {
+        if self.free.len() < self.capacity && !self.retired.contains(&port) {
             self.free.push_back(port);
         }
+    }
+
+    /// A pair the host would not bind (another program holds it): it is
+    /// not handed out again.
+    pub fn retire(&mut self, port: u16) {
+        let pair = port & !1;
+        self.retired.insert(pair);
+        self.free.retain(|&p| p != pair);
     }
 
     /// Free RTP ports (pairs).
@@ -143,6 +157,13 @@ impl B2bua {
         if let (Some(pool), Some(m)) = (self.ports.as_mut(), media) {
             pool.release(m.ports.a);
             pool.release(m.ports.b);
+        }
+    }
+
+    /// A port the I/O layer could not bind: its pair is not used again.
+    pub fn retire_port(&mut self, port: u16) {
+        if let Some(pool) = self.ports.as_mut() {
+            pool.retire(port);
         }
     }
 
@@ -245,6 +266,10 @@ mod tests {
         p.release(20002);
         assert_eq!(p.allocate(), Some(20004));
         assert_eq!(p.free(), 1);
+        p.retire(20005);
+        p.release(20004);
+        assert_eq!(p.free(), 1, "a retired pair does not come back");
+        assert_eq!(p.allocate(), Some(20002));
         let mut tiny = PortPool::new(30000..=30000);
         assert_eq!(tiny.capacity(), 0);
         assert_eq!(tiny.allocate(), None);
