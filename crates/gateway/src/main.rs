@@ -70,6 +70,16 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// List the event outbox of a configuration: events pending delivery, and the ones
+    /// given up (with why). Open it while the gateway is stopped (the file is locked).
+    Outbox {
+        /// The gateway's configuration file (its `[events] outbox`).
+        #[arg(long)]
+        config: PathBuf,
+        /// One JSON object per given-up event, then a summary line.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run the SIP B2BUA (UDP and TCP) with a TOML configuration.
     Run {
         /// The configuration file.
@@ -136,6 +146,7 @@ fn main() -> ExitCode {
             json,
         ),
         Command::Run { config } => return run::main(&config),
+        Command::Outbox { config, json } => return list_outbox(&config, json),
     };
     match result {
         Ok(code) => code,
@@ -144,6 +155,58 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+fn list_outbox(config: &std::path::Path, json: bool) -> ExitCode {
+    let result = config::Config::load(config)
+        .map_err(|e| e.to_string())
+        .and_then(|c| outbox::Outbox::open(&c.events.outbox).map_err(|e| e.to_string()))
+        .and_then(|ob| {
+            Ok((
+                ob.pending_len().map_err(|e| e.to_string())?,
+                ob.given_up().map_err(|e| e.to_string())?,
+            ))
+        });
+    let (pending, given_up) = match result {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("tonegate: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    for env in &given_up {
+        if json {
+            println!(
+                "{}",
+                serde_json::json!({
+                    "eventId": env.event_id,
+                    "kind": env.kind,
+                    "url": env.url,
+                    "attempts": env.attempts,
+                    "lastError": env.last_error,
+                    "createdMs": env.created_ms,
+                    "body": serde_json::from_str::<serde_json::Value>(&env.body).ok(),
+                })
+            );
+        } else {
+            println!(
+                "given up  {}  {:<18} attempts {}  {}",
+                env.event_id,
+                env.kind,
+                env.attempts,
+                env.last_error.as_deref().unwrap_or("")
+            );
+        }
+    }
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"pending": pending, "givenUp": given_up.len()})
+        );
+    } else {
+        println!("pending {pending}, given up {}", given_up.len());
+    }
+    ExitCode::SUCCESS
 }
 
 fn add_to_library(

@@ -534,3 +534,65 @@ fn sighup_reloads_the_library_without_dropping_a_call() {
     drop(gw);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A receiver that never accepts the event: given up after the retries,
+/// and listable with `tonegate outbox` once the gateway stopped.
+#[test]
+fn given_up_events_stay_listable() {
+    let dir = scratch("ev_given_up");
+    let (carrier_port, http_port, hook_port) = (free_port(), free_port(), free_port());
+    let hook = Hook::start(hook_port, |_| 503);
+    let callback = "events = [\"HangupCauseEvent\"]\nretry_interval_s = 0.2\nretries = 1";
+    let mut gw = start_gateway(
+        &dir,
+        carrier_port,
+        Proto::Udp,
+        "",
+        &tables(&dir, "16420-16439", http_port, hook_port, callback),
+    );
+    run_sipp_pair(
+        &dir,
+        &gw,
+        carrier_port,
+        "uac_expect_486.xml",
+        "uas_reject_486.xml",
+        1,
+        &[],
+    );
+    assert!(
+        wait_log(&gw.log, "webhook given up", 1, Duration::from_secs(10)),
+        "{}",
+        read(&gw.log)
+    );
+    assert_eq!(hook.requests().len(), 2, "first attempt and one retry");
+    let pid = gw.guard.0.id().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let _ = wait_bounded(&mut gw.guard.0, Duration::from_secs(10));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tonegate"))
+        .args(["outbox", "--json", "--config"])
+        .arg(dir.join("tonegate.toml"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert_eq!(lines[0]["kind"], "HangupCauseEvent");
+    assert_eq!(lines[0]["attempts"], 2);
+    assert_eq!(lines[0]["body"]["hangupGcode"], 1017);
+    assert_eq!(lines[1]["givenUp"], 1);
+    assert_eq!(lines[1]["pending"], 0);
+    drop(gw);
+    let _ = std::fs::remove_dir_all(&dir);
+}
