@@ -19,6 +19,7 @@ use crate::config::{EventKind, TrunkConfig};
 use crate::delivery::DeliverySubmitter;
 use crate::hangup::{self, Ending, Heard, Verdict};
 use crate::media::MediaOutcome;
+use crate::metrics::Metrics;
 use crate::outbox::Envelope;
 
 /// How recordings are published (`recordUrl`).
@@ -55,6 +56,8 @@ struct Record {
     live: Option<Decision>,
     /// The gateway released the call on this heard code.
     released_on: Option<u16>,
+    /// Refused by a limit before it started.
+    limited: bool,
 }
 
 /// The calls in progress and where their events go.
@@ -65,6 +68,7 @@ pub struct Calls {
     delivery: Option<DeliverySubmitter>,
     links: Option<RecordLinks>,
     tz: jiff::tz::TimeZone,
+    metrics: Metrics,
 }
 
 impl Calls {
@@ -74,6 +78,7 @@ impl Calls {
         delivery: Option<DeliverySubmitter>,
         links: Option<RecordLinks>,
         tz: jiff::tz::TimeZone,
+        metrics: Metrics,
     ) -> Self {
         Self {
             records: HashMap::new(),
@@ -81,7 +86,32 @@ impl Calls {
             delivery,
             links,
             tz,
+            metrics,
         }
+    }
+
+    /// No call waits for its events.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// A call refused by a limit (503 before any B leg): its events say 1900.
+    pub fn rejected(&mut self, call_id: String, trunk: String, parties: Parties) {
+        let now = SystemTime::now();
+        self.report(Record {
+            call_id,
+            trunk,
+            parties,
+            started: now,
+            ringing: None,
+            answered: None,
+            ended: Some((now, 503, EndCause::Gateway)),
+            media_pending: false,
+            outcome: None,
+            live: None,
+            released_on: None,
+            limited: true,
+        });
     }
 
     /// New trunk settings (a reload); calls in progress use them at their end.
@@ -112,6 +142,7 @@ impl Calls {
                 outcome: None,
                 live: None,
                 released_on: None,
+                limited: false,
             },
         );
     }
@@ -181,10 +212,36 @@ impl Calls {
         if !ready {
             return;
         }
-        let Some(r) = self.records.remove(&call) else {
-            return;
-        };
+        if let Some(r) = self.records.remove(&call) {
+            self.report(r);
+        }
+    }
+
+    /// Metrics and events of a finished call.
+    fn report(&mut self, r: Record) {
         let (verdict, heard) = decision(&r);
+        let outcome = if r.answered.is_some() {
+            "answered"
+        } else if r.limited {
+            "limited"
+        } else if r.released_on.is_some() {
+            "early_released"
+        } else if matches!(r.ended, Some((_, _, EndCause::CallerCancel))) {
+            "cancelled"
+        } else {
+            "failed"
+        };
+        self.metrics.call(&r.trunk, outcome);
+        if let Some(o) = &r.outcome {
+            self.metrics.rtp(&o.a);
+            self.metrics.rtp(&o.b);
+        }
+        if let Some(label) = heard.label.as_deref() {
+            let decided = r.outcome.as_ref().and_then(|o| o.decision).or(r.live);
+            let at = decided.filter(|d| d.code.is_some()).and_then(|d| d.at_ms());
+            self.metrics
+                .classified(heard.code, label, at.map(|ms| ms as f64 / 1000.0));
+        }
         info!(
             call_id = %r.call_id,
             trunk = %r.trunk,
@@ -320,6 +377,7 @@ fn decision(r: &Record) -> (Verdict, Heard) {
     let ending = match (&r.answered, &r.ended) {
         (Some(_), _) => Ending::Answered,
         (None, Some((_, status, cause))) => match cause {
+            _ if r.limited => Ending::Limit,
             _ if r.released_on.is_some() => Ending::EarlyRelease {
                 code: r.released_on.unwrap_or_default(),
             },

@@ -43,7 +43,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
-use tonegate_sip::b2bua::{B2buaConfig, Cidr, MediaConfig, Trunk};
+use tonegate_sip::b2bua::{max_duration, B2buaConfig, Cidr, Limits, MediaConfig, Trunk};
 use tonegate_sip::{EndpointConfig, TimerConfig};
 
 /// What can be wrong with a configuration file.
@@ -162,6 +162,51 @@ pub struct Config {
     /// `[events]`.
     #[serde(default)]
     pub events: EventsConfig,
+    /// `[limits]`.
+    #[serde(default)]
+    pub limits: LimitsConfig,
+}
+
+/// `[limits]`: the gateway's caps (trunks have `max_calls` and `cps` too).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Concurrent calls (0: unlimited).
+    #[serde(default)]
+    pub max_calls: usize,
+    /// New calls per second (0: unlimited).
+    #[serde(default)]
+    pub cps: f64,
+    /// Calls are ended after this many seconds (0: never).
+    #[serde(default)]
+    pub max_call_duration_s: u64,
+    /// On SIGTERM, calls in progress get this long to finish (then they are
+    /// ended); no new call is taken meanwhile.
+    #[serde(default = "default_drain_timeout")]
+    pub drain_timeout_s: u64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            max_calls: 0,
+            cps: 0.0,
+            max_call_duration_s: 0,
+            drain_timeout_s: default_drain_timeout(),
+        }
+    }
+}
+
+fn default_drain_timeout() -> u64 {
+    30
+}
+
+/// `max_calls`/`cps` pairs as the B2BUA's limits (0 means none).
+fn limits(max_calls: usize, cps: f64) -> Limits {
+    Limits {
+        max_calls: (max_calls > 0).then_some(max_calls),
+        cps: (cps > 0.0).then_some(cps),
+    }
 }
 
 /// `[rtp]`.
@@ -237,6 +282,9 @@ impl TrunkConfig {
         }
         if !(self.retry_interval_s > 0.0 && self.retry_interval_s.is_finite()) {
             return Err(bad("retry_interval_s must be above 0".to_owned()));
+        }
+        if !(self.cps >= 0.0 && self.cps.is_finite()) {
+            return Err(bad("cps must be 0 (unlimited) or above".to_owned()));
         }
         if self.callback_timeout_ms == 0 {
             return Err(bad("callback_timeout_ms must be above 0".to_owned()));
@@ -354,6 +402,12 @@ pub struct TrunkConfig {
     /// (keys are codes as strings: `"2114" = 404`); default 480.
     #[serde(default)]
     pub early_release_status: HashMap<String, u16>,
+    /// Concurrent calls on this trunk (0: unlimited).
+    #[serde(default)]
+    pub max_calls: usize,
+    /// New calls per second on this trunk (0: unlimited).
+    #[serde(default)]
+    pub cps: f64,
 }
 
 /// A webhook event kind.
@@ -532,13 +586,16 @@ impl Config {
                         })
                     })
                     .collect::<Result<Vec<_>, _>>()?;
-                Trunk::new(t.name.clone(), sources, t.target.clone()).map_err(|source| {
-                    ConfigError::InvalidTarget {
-                        trunk: t.name.clone(),
-                        target: t.target.clone(),
-                        source,
-                    }
-                })
+                let mut trunk =
+                    Trunk::new(t.name.clone(), sources, t.target.clone()).map_err(|source| {
+                        ConfigError::InvalidTarget {
+                            trunk: t.name.clone(),
+                            target: t.target.clone(),
+                            source,
+                        }
+                    })?;
+                trunk.limits = limits(t.max_calls, t.cps);
+                Ok(trunk)
             })
             .collect()
     }
@@ -561,6 +618,8 @@ impl Config {
             trunks: self.trunks()?,
             copy_headers: s.copy_headers.clone(),
             user_data_header: "X-User-Data".to_owned(),
+            limits: limits(self.limits.max_calls, self.limits.cps),
+            max_call_duration: max_duration(self.limits.max_call_duration_s),
             media: match &self.rtp {
                 Some(r) => Some(MediaConfig {
                     address: r.address,

@@ -14,6 +14,7 @@ mod hangup;
 mod http;
 mod library;
 mod media;
+mod metrics;
 mod outbox;
 mod run;
 mod signing;

@@ -18,6 +18,7 @@ use crate::delivery::Delivery;
 use crate::http::{self, HttpState};
 use crate::library::{self, LibraryError};
 use crate::media::MediaSettings;
+use crate::metrics::Metrics;
 use crate::outbox::{Outbox, OutboxError};
 use crate::signing;
 use crate::sip_driver::Reload;
@@ -130,9 +131,6 @@ fn run(path: &Path) -> Result<(), RunError> {
         driver.set_max_message(config.sip.max_message_size);
         let local = driver.local_addr();
         let b2b = config.b2bua(local)?;
-        println!("listening {local}");
-        use std::io::Write as _;
-        let _ = std::io::stdout().flush();
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
@@ -152,6 +150,8 @@ fn run(path: &Path) -> Result<(), RunError> {
         let ready = Arc::new(AtomicBool::new(true));
         let (http_stop, http_stopped) = tokio::sync::oneshot::channel::<()>();
         let mut links = None;
+        let mut http_state = None;
+        let mut http_listener = None;
         if let Some(http) = &config.http {
             let listener = tokio::net::TcpListener::bind(http.listen)
                 .await
@@ -171,21 +171,13 @@ fn run(path: &Path) -> Result<(), RunError> {
                 base,
                 secret: secret.clone(),
             });
-            let state = HttpState {
+            http_state = Some(HttpState {
                 recordings: config.recordings.as_ref().map(|r| r.dir.clone()),
                 secret,
                 ready: Arc::clone(&ready),
                 metrics: None,
-            };
-            tokio::spawn(async move {
-                if let Err(e) = http::serve(listener, state, async {
-                    let _ = http_stopped.await;
-                })
-                .await
-                {
-                    warn!(error = %e, "HTTP listener failed");
-                }
             });
+            http_listener = Some(listener);
         }
         if let Some(r) = config.recordings.as_ref().filter(|r| r.retention_days > 0) {
             tokio::spawn(http::retention_task(
@@ -199,12 +191,33 @@ fn run(path: &Path) -> Result<(), RunError> {
                 value: config.events.time_zone.clone(),
             }
         })?;
+        let metrics = Metrics::new(delivery.as_ref().map(Delivery::stats));
+        if let Some(state) = http_state.as_mut() {
+            let m = metrics.clone();
+            state.metrics = Some(Arc::new(move || m.render()));
+        }
+        if let Some((listener, state)) = http_listener.zip(http_state) {
+            tokio::spawn(async move {
+                if let Err(e) = http::serve(listener, state, async {
+                    let _ = http_stopped.await;
+                })
+                .await
+                {
+                    warn!(error = %e, "HTTP listener failed");
+                }
+            });
+        }
         let records = Calls::new(
             &config.trunks,
             delivery.as_ref().map(Delivery::submitter),
             links,
             tz,
+            metrics.clone(),
         );
+        // Everything is bound: tell whoever waits for us.
+        println!("listening {local}");
+        use std::io::Write as _;
+        let _ = std::io::stdout().flush();
         let (reload_tx, reloads) = tokio::sync::mpsc::unbounded_channel();
         tokio::spawn(reload_on_sighup(
             path.to_path_buf(),
@@ -212,13 +225,24 @@ fn run(path: &Path) -> Result<(), RunError> {
             reload_tx,
         ));
         let result = driver
-            .run(b2b, media, records, reloads, seed, shutdown_signal())
+            .run(
+                b2b,
+                media,
+                records,
+                metrics,
+                reloads,
+                Some(Arc::clone(&ready)),
+                Duration::from_secs(config.limits.drain_timeout_s),
+                seed,
+                shutdown_signal(),
+            )
             .await;
         ready.store(false, Ordering::Relaxed);
         let _ = http_stop.send(());
         if let Some(d) = delivery {
-            // What is queued is committed; attempts in flight get a moment.
-            d.shutdown(Duration::from_secs(2)).await;
+            // What is queued is committed and due events get a last chance
+            // (what is still undelivered stays in the outbox for the next start).
+            d.shutdown(Duration::from_secs(5)).await;
         }
         result?;
         Ok(())

@@ -29,6 +29,7 @@ use tonegate_sip::StatusCode;
 use crate::calls::Calls;
 use crate::config::TrunkConfig;
 use crate::media::{self, Control, MediaSettings, Report};
+use crate::metrics::Metrics;
 use tonegate_sip::framing::StreamDecoder;
 use tonegate_sip::transaction::TransactionKey;
 use tonegate_sip::{Transmit, Transport};
@@ -172,14 +173,20 @@ impl Driver {
         self.max_message = max;
     }
 
-    /// Run until `shutdown` completes. With `media`, every call's anchored
-    /// media is relayed (and its early media heard) by a task of its own.
+    /// Run until `shutdown` completes, then drain: new INVITEs (and OPTIONS)
+    /// get 503, `ready` turns false, calls in progress get `drain_timeout`
+    /// to finish (then they are ended), and the driver returns once no call
+    /// is left. With `media`, every call's anchored media is relayed (and
+    /// its early media heard) by a task of its own.
     pub async fn run(
         self,
         config: B2buaConfig,
         media: Option<Arc<MediaSettings>>,
         records: Calls,
+        metrics: Metrics,
         mut reloads: mpsc::UnboundedReceiver<Reload>,
+        ready: Option<Arc<std::sync::atomic::AtomicBool>>,
+        drain_timeout: Duration,
         seed: u64,
         shutdown: impl std::future::Future<Output = ()>,
     ) -> Result<Stats, DriverError> {
@@ -187,6 +194,7 @@ impl Driver {
         let mut core = Core {
             media,
             records,
+            metrics,
             calls: HashMap::new(),
             reports_tx,
             b2b: B2bua::new(config, seed),
@@ -205,8 +213,41 @@ impl Driver {
         let mut buf = vec![0u8; 65536];
         tokio::pin!(shutdown);
         info!(%local, "SIP listening on UDP and TCP");
+        // Draining: (when the calls in progress must be over, whether they were ended).
+        let mut drain: Option<(Instant, bool)> = None;
+        let mut shutdown_done = false;
         loop {
-            let deadline = core.b2b.poll_timeout();
+            if let Some((until, ended_all)) = drain {
+                let idle =
+                    core.b2b.call_count() == 0 && core.calls.is_empty() && core.records.is_empty();
+                if idle {
+                    info!("drained: no call left");
+                    break;
+                }
+                let now = Instant::now();
+                if now >= until {
+                    if ended_all {
+                        warn!(
+                            calls = core.b2b.call_count(),
+                            "drain: calls still not over; stopping"
+                        );
+                        break;
+                    }
+                    // The drain timeout: end what is left, give it a moment.
+                    let ids = core.b2b.call_ids();
+                    warn!(calls = ids.len(), "drain timeout: ending the calls left");
+                    for id in ids {
+                        core.b2b.hangup(now, id, StatusCode::SERVICE_UNAVAILABLE);
+                    }
+                    core.flush().await;
+                    drain = Some((now + Duration::from_secs(3), true));
+                    continue;
+                }
+            }
+            let deadline = [core.b2b.poll_timeout(), drain.map(|d| d.0)]
+                .into_iter()
+                .flatten()
+                .min();
             let sleep = async {
                 match deadline {
                     Some(at) => tokio::time::sleep_until(at.into()).await,
@@ -215,7 +256,16 @@ impl Driver {
             };
             tokio::select! {
                 biased;
-                () = &mut shutdown => break,
+                () = &mut shutdown, if !shutdown_done => {
+                    shutdown_done = true;
+                    info!(calls = core.b2b.active_calls(), timeout_s = drain_timeout.as_secs(), "draining");
+                    core.b2b.set_draining(true);
+                    core.metrics.set_draining(true);
+                    if let Some(ready) = &ready {
+                        ready.store(false, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    drain = Some((Instant::now() + drain_timeout, false));
+                }
                 r = core.udp.recv_from(&mut buf) => {
                     match r {
                         Ok((n, from)) => {
@@ -246,6 +296,8 @@ impl Driver {
                 () = sleep => core.b2b.handle_timeout(Instant::now()),
             }
             core.flush().await;
+            core.metrics
+                .set_gauges(core.b2b.active_calls(), core.b2b.port_stats());
         }
         let s = core.stats;
         info!(
@@ -276,6 +328,7 @@ struct Core {
     calls: HashMap<CallId, mpsc::UnboundedSender<Control>>,
     /// What each call's events will say.
     records: Calls,
+    metrics: Metrics,
     reports_tx: mpsc::UnboundedSender<Report>,
     b2b: B2bua,
     udp: UdpSocket,
@@ -291,6 +344,7 @@ impl Core {
     /// Feed one message to the core, inside a span naming its Call-ID.
     fn receive(&mut self, from: SocketAddr, transport: Transport, data: &[u8]) {
         self.stats.received += 1;
+        self.metrics.sip_message(true, data);
         let span = info_span!("sip", call_id = tracing::field::Empty);
         if !span.is_disabled() {
             if let Some(cid) = call_id_of(data) {
@@ -387,6 +441,15 @@ impl Core {
             }
             CallEvent::EarlyMedia { call } => self.control(call, Control::EarlyMedia),
             CallEvent::Ringing { call } => self.records.ringing(call),
+            CallEvent::Rejected {
+                trunk,
+                call_id,
+                parties,
+                reason,
+            } => {
+                self.metrics.rejected(reason.as_str());
+                self.records.rejected(call_id, trunk, parties);
+            }
             CallEvent::Answered { call } => {
                 self.stats.answered += 1;
                 self.records.answered(call);
@@ -436,6 +499,9 @@ impl Core {
                     self.b2b.set_final_headers(call, on.headers);
                     if let Some(status) = on.release.and_then(StatusCode::new) {
                         info!(call = call.0, status = status.code(), "early release");
+                        if let Some(code) = d.code {
+                            self.metrics.early_release(code.get());
+                        }
                         self.b2b.hangup(Instant::now(), call, status);
                     }
                 }
@@ -464,6 +530,7 @@ impl Core {
 
     async fn transmit(&mut self, t: Transmit) {
         self.stats.sent += 1;
+        self.metrics.sip_message(false, &t.payload);
         match t.transport {
             Transport::Udp => {
                 let r = match self.udp.try_send_to(&t.payload, t.destination) {

@@ -46,9 +46,11 @@
 //! Not done yet: forking (the last To tag wins), offer/answer in PRACK bodies (not
 //! relayed), DNS (targets are IP addresses).
 
+mod limits;
 mod media;
 mod relay;
 
+pub use limits::{max_duration, Limits, RejectReason};
 pub use media::{MediaConfig, MediaPorts, PortPool};
 
 use std::cmp::Reverse;
@@ -138,6 +140,8 @@ pub struct Trunk {
     pub target: SocketAddr,
     /// Transport of the B legs (`transport` URI parameter, UDP by default).
     pub transport: Transport,
+    /// This trunk's caps.
+    pub limits: Limits,
     target_host_port: String,
 }
 
@@ -174,6 +178,7 @@ impl Trunk {
             sources,
             target: SocketAddr::new(ip, uri.port.unwrap_or(default_port)),
             transport,
+            limits: Limits::default(),
             target_host_port: uri.host_port(),
             target_uri,
         })
@@ -197,6 +202,10 @@ pub struct B2buaConfig {
     pub user_data_header: String,
     /// Media anchoring (SDP rewrite and port pool); `None`: bodies untouched.
     pub media: Option<MediaConfig>,
+    /// The gateway's caps (all trunks together).
+    pub limits: Limits,
+    /// Calls longer than this (from the INVITE) are ended.
+    pub max_call_duration: Option<Duration>,
 }
 
 impl Default for B2buaConfig {
@@ -207,6 +216,8 @@ impl Default for B2buaConfig {
             copy_headers: vec!["X-User-Data".to_owned()],
             user_data_header: "X-User-Data".to_owned(),
             media: None,
+            limits: Limits::default(),
+            max_call_duration: None,
         }
     }
 }
@@ -245,6 +256,18 @@ pub enum CallEvent {
         from_a: bool,
         /// Its first audio stream.
         media: AudioMedia,
+    },
+    /// An INVITE was refused by a limit (503 with Retry-After), before
+    /// any B leg: the call never started.
+    Rejected {
+        /// The trunk it came on.
+        trunk: String,
+        /// The customer's Call-ID.
+        call_id: String,
+        /// Its numbers.
+        parties: Parties,
+        /// Which limit.
+        reason: RejectReason,
     },
     /// The carrier sent its first provisional response with SDP: early
     /// media starts (once per call, anchored calls only).
@@ -461,6 +484,15 @@ pub struct B2bua {
     rel_timers: BinaryHeap<Reverse<(Instant, CallId)>>,
     /// RTP ports, when media is anchored.
     ports: Option<PortPool>,
+    /// New calls are refused.
+    draining: bool,
+    /// Calls not yet over, in all and by trunk name.
+    active: usize,
+    active_by_trunk: HashMap<String, usize>,
+    global_bucket: Option<limits::TokenBucket>,
+    trunk_buckets: HashMap<String, limits::TokenBucket>,
+    /// Maximum-duration deadlines (may be stale).
+    deadlines: BinaryHeap<Reverse<(Instant, CallId)>>,
 }
 
 impl B2bua {
@@ -470,6 +502,7 @@ impl B2bua {
             .media
             .as_ref()
             .map(|m| PortPool::new(m.ports.clone()));
+        let global_bucket = config.limits.cps.map(limits::TokenBucket::new);
         Self {
             ep: Endpoint::new(config.endpoint.clone(), seed),
             config,
@@ -482,6 +515,12 @@ impl B2bua {
             events: VecDeque::new(),
             rel_timers: BinaryHeap::new(),
             ports,
+            draining: false,
+            active: 0,
+            active_by_trunk: HashMap::new(),
+            global_bucket,
+            trunk_buckets: HashMap::new(),
+            deadlines: BinaryHeap::new(),
         }
     }
 
@@ -502,6 +541,7 @@ impl B2bua {
         self.ep.handle_timeout(now);
         self.process(now);
         self.rel_timeouts(now);
+        self.duration_timeouts(now);
     }
 
     /// A send failed (see [`Endpoint::handle_transport_error`]).
@@ -519,10 +559,8 @@ impl B2bua {
     pub fn poll_timeout(&mut self) -> Option<Instant> {
         let ep = self.ep.poll_timeout();
         let rel = self.rel_deadline();
-        match (ep, rel) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let duration = self.duration_deadline();
+        [ep, rel, duration].into_iter().flatten().min()
     }
 
     /// Next call event.
@@ -630,8 +668,14 @@ impl B2bua {
     ) {
         if req.method == Method::Options {
             // Answered locally, in or out of dialog, from anyone (keep-alive
-            // pings come from monitoring hosts too).
-            let mut resp = req.response(StatusCode::OK, None);
+            // pings come from monitoring hosts too); 503 while draining, so
+            // that a dispatcher's probe takes this instance out.
+            let status = if self.draining && req.to_tag().is_none() {
+                StatusCode::SERVICE_UNAVAILABLE
+            } else {
+                StatusCode::OK
+            };
+            let mut resp = req.response(status, None);
             resp.headers.push(
                 "Allow",
                 "INVITE, ACK, CANCEL, BYE, OPTIONS, PRACK, UPDATE, INFO",
@@ -782,11 +826,21 @@ impl B2bua {
                 b_inv.headers.push(name.clone(), v);
             }
         }
+        if let Err(reason) = self.admit(now, trunk_idx) {
+            self.reject(now, &a_key, &a_inv, reason, trunk_name, a_call_id, parties);
+            return;
+        }
         let Ok(media) = self.allocate_media() else {
             warn!(trunk = %trunk_name, "RTP port pool exhausted: 503");
-            let mut resp = a_inv.response(StatusCode::SERVICE_UNAVAILABLE, None);
-            resp.headers.push("Retry-After", "5");
-            self.respond(now, &a_key, resp);
+            self.reject(
+                now,
+                &a_key,
+                &a_inv,
+                RejectReason::Ports,
+                trunk_name,
+                a_call_id,
+                parties,
+            );
             return;
         };
         let mut a_media = None;
@@ -870,6 +924,7 @@ impl B2bua {
                 final_headers: Vec::new(),
             },
         );
+        self.count_call(now, id, &trunk_name);
         self.events.push_back(CallEvent::Started {
             call: id,
             trunk: trunk_name,
@@ -1623,6 +1678,8 @@ impl B2bua {
         if let Some(call) = self.calls.get_mut(&id) {
             if !call.ended_reported {
                 call.ended_reported = true;
+                let trunk = call.trunk.name.clone();
+                self.uncount_call(&trunk);
                 self.events.push_back(CallEvent::Ended {
                     call: id,
                     status,
@@ -1649,6 +1706,7 @@ impl B2bua {
             self.by_b_call_id.remove(&call.b_call_id);
             self.by_client.retain(|_, (c, _)| *c != call.id);
             if !call.ended_reported {
+                self.uncount_call(&call.trunk.name);
                 self.events.push_back(CallEvent::Ended {
                     call: id,
                     status: 200,

@@ -77,13 +77,36 @@ impl B2bHarness {
         }))
     }
 
+    /// A harness with the gateway's `global` and the trunk's `trunk` limits.
+    pub fn with_limits(
+        global: tonegate_sip::b2bua::Limits,
+        trunk: tonegate_sip::b2bua::Limits,
+    ) -> Self {
+        Self::build(None, global, trunk, None)
+    }
+
+    /// A harness whose calls last at most `d`.
+    pub fn with_duration(d: Duration) -> Self {
+        Self::build(None, Default::default(), Default::default(), Some(d))
+    }
+
     fn with_media(media: Option<tonegate_sip::b2bua::MediaConfig>) -> Self {
-        let trunk = Trunk::new(
+        Self::build(media, Default::default(), Default::default(), None)
+    }
+
+    fn build(
+        media: Option<tonegate_sip::b2bua::MediaConfig>,
+        limits: tonegate_sip::b2bua::Limits,
+        trunk_limits: tonegate_sip::b2bua::Limits,
+        max_call_duration: Option<Duration>,
+    ) -> Self {
+        let mut trunk = Trunk::new(
             "acme",
             vec!["192.0.2.0/24".parse().unwrap()],
             "sip:203.0.113.5:5060",
         )
         .unwrap();
+        trunk.limits = trunk_limits;
         let config = B2buaConfig {
             endpoint: EndpointConfig {
                 via_sent_by: "198.18.0.1:5060".into(),
@@ -91,6 +114,8 @@ impl B2bHarness {
             },
             trunks: vec![trunk],
             media,
+            limits,
+            max_call_duration,
             ..B2buaConfig::default()
         };
         let t0 = Instant::now();
