@@ -138,6 +138,58 @@ pub enum ConfigError {
     },
 }
 
+impl ConfigError {
+    /// The key the error is about, as a dotted path.
+    pub fn key(&self) -> Option<&'static str> {
+        Some(match self {
+            Self::InvalidSource { .. } | Self::NoSources { .. } => "trunks.sources",
+            Self::InvalidTarget { .. } => "trunks.target",
+            Self::DuplicateTrunk { .. } => "trunks.name",
+            Self::AdvertiseRequired { .. } => "sip.advertise",
+            Self::InvalidTimers { .. } => "sip.t1_ms",
+            Self::InvalidPorts { .. } => "rtp.ports",
+            Self::InvalidJitter => "rtp.jitter_ms",
+            Self::InvalidCallback { .. } => "trunks",
+            Self::InvalidTimeZone { .. } => "events.time_zone",
+            Self::Read { .. } | Self::Parse { .. } => return None,
+        })
+    }
+
+    /// The 1-based line of `text` the error points at, when it can be told.
+    pub fn line(&self, text: &str) -> Option<usize> {
+        let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
+        if let Self::Parse { source, .. } = self {
+            return source.span().map(|s| line_of(s.start));
+        }
+        // The value as written, else the key's name.
+        let needle = match self {
+            Self::InvalidSource { value, .. } => format!("\"{value}\""),
+            Self::InvalidTarget { target, .. } => format!("\"{target}\""),
+            Self::DuplicateTrunk { name } => format!("\"{name}\""),
+            Self::InvalidPorts { value } => format!("\"{value}\""),
+            Self::InvalidTimeZone { value } => format!("\"{value}\""),
+            Self::InvalidCallback { reason, .. } => reason
+                .split_whitespace()
+                .next()
+                .unwrap_or("callback_url")
+                .to_owned(),
+            _ => self.key()?.rsplit('.').next()?.to_owned(),
+        };
+        let mut found = None;
+        for (i, l) in text.lines().enumerate() {
+            let code = l.split('#').next().unwrap_or("");
+            if code.contains(&needle) {
+                found = Some(i + 1);
+                // The last occurrence for a duplicate name, else the first.
+                if !matches!(self, Self::DuplicateTrunk { .. }) {
+                    break;
+                }
+            }
+        }
+        found
+    }
+}
+
 /// The whole file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -700,6 +752,30 @@ target = "sip:127.0.0.1:5080"
         assert!(matches!(e, ConfigError::DuplicateTrunk { .. }), "{e}");
         let e = Config::parse("[sip]\n").unwrap_err();
         assert!(e.to_string().contains("listen"), "{e}");
+    }
+
+    #[test]
+    fn the_documented_config_parses_with_its_defaults() {
+        let text = include_str!("../../../deploy/tonegate.toml");
+        let c = Config::parse(text).unwrap();
+        let d = Config::parse(MINIMAL).unwrap();
+        // The file states the defaults: parsed, it equals a minimal config's.
+        assert_eq!(c.sip.t1_ms, d.sip.t1_ms);
+        assert_eq!(c.sip.copy_headers, d.sip.copy_headers);
+        assert_eq!(c.trunks[0].events, d.trunks[0].events);
+        assert_eq!(c.trunks[0].retries, d.trunks[0].retries);
+        assert_eq!(c.trunks[0].retry_interval_s, d.trunks[0].retry_interval_s);
+        assert_eq!(
+            c.trunks[0].callback_timeout_ms,
+            d.trunks[0].callback_timeout_ms
+        );
+        assert_eq!(c.limits.drain_timeout_s, d.limits.drain_timeout_s);
+        assert_eq!(c.events.time_zone, d.events.time_zone);
+        assert_eq!(c.events.concurrency, d.events.concurrency);
+        let rtp = c.rtp.unwrap();
+        assert_eq!((rtp.timeout_s, rtp.jitter_ms), (60, 60));
+        assert_eq!(rtp.ports, default_rtp_ports());
+        assert_eq!(c.recordings.unwrap().retention_days, default_retention());
     }
 
     #[test]

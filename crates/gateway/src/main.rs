@@ -9,6 +9,7 @@ mod calls;
 mod classify_cmd;
 mod config;
 mod delivery;
+mod demo;
 mod eval;
 mod hangup;
 mod http;
@@ -81,6 +82,16 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The main job end to end on this machine: starts the gateway with the shipped
+    /// library, a carrier that plays announcements and tones in early media (and answers
+    /// some calls) and a caller; places the calls, prints each HangupCauseEvent as it
+    /// arrives and a summary (expected vs heard).
+    Demo(demo::DemoArgs),
+    /// Check a configuration file: every error with its key and line; exit 1 if any.
+    CheckConfig {
+        /// The configuration file.
+        file: PathBuf,
+    },
     /// Run the SIP B2BUA (UDP and TCP) with a TOML configuration.
     Run {
         /// The configuration file.
@@ -147,6 +158,8 @@ fn main() -> ExitCode {
             json,
         ),
         Command::Run { config } => return run::main(&config),
+        Command::CheckConfig { file } => return check_config(&file),
+        Command::Demo(args) => return demo::main(args),
         Command::Outbox { config, json } => return list_outbox(&config, json),
     };
     match result {
@@ -154,6 +167,61 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("tonegate: {e}");
             ExitCode::from(2)
+        }
+    }
+}
+
+fn check_config(file: &std::path::Path) -> ExitCode {
+    let text = match std::fs::read_to_string(file) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("{}: cannot read: {e}", file.display());
+            return ExitCode::from(2);
+        }
+    };
+    match config::Config::parse(&text) {
+        Ok(c) => {
+            let mut notes = vec![format!("{} trunk(s)", c.trunks.len())];
+            match &c.rtp {
+                Some(r) => notes.push(format!("media anchored on {} ports {}", r.address, r.ports)),
+                None => notes.push("media not anchored (no [rtp])".to_owned()),
+            }
+            let library = c
+                .classify
+                .library
+                .clone()
+                .unwrap_or_else(library::default_root);
+            match library::scan(&library) {
+                Ok(refs) if !refs.is_empty() => notes.push(format!(
+                    "library {} ({} references)",
+                    library.display(),
+                    refs.len()
+                )),
+                Ok(_) | Err(_) if c.rtp.is_some() => {
+                    eprintln!(
+                        "{}: classify.library: {} holds no reference",
+                        file.display(),
+                        library.display()
+                    );
+                    return ExitCode::from(1);
+                }
+                _ => {}
+            }
+            println!("{}: ok: {}", file.display(), notes.join(", "));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            let line = e.line(&text).map(|l| format!("{l}:")).unwrap_or_default();
+            let key = e.key().map(|k| format!(" {k}:")).unwrap_or_default();
+            // toml's own message already names the line and the key.
+            let msg = e
+                .to_string()
+                .replace('\n', " ")
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ");
+            eprintln!("{}:{line}{key} {msg}", file.display());
+            ExitCode::from(1)
         }
     }
 }

@@ -342,3 +342,66 @@ fn library_lists_the_54_shipped_references() {
         );
     }
 }
+
+/// `check-config` accepts the documented configuration and names the key
+/// and the line of each mistake.
+#[test]
+fn check_config_names_the_key_and_line() {
+    let good = root().join("deploy/tonegate.toml");
+    let out = Command::new(env!("CARGO_BIN_EXE_tonegate"))
+        .arg("check-config")
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains(": ok:"));
+
+    let text = std::fs::read_to_string(&good).unwrap();
+    let dir = scratch("check-config");
+    for (from, to, key, needle) in [
+        (
+            "listen = \"127.0.0.1:5060\"",
+            "listne = \"x\"",
+            "",
+            "unknown field `listne`",
+        ),
+        (
+            "sources = [\"127.0.0.1/32\"]",
+            "sources = [\"10.0.0.0/33\"]",
+            "trunks.sources",
+            "10.0.0.0/33",
+        ),
+        (
+            "ports = \"20000-29999\"",
+            "ports = \"99-100\"",
+            "rtp.ports",
+            "99-100",
+        ),
+        ("retries = 3", "retries = -1", "", "retries"),
+    ] {
+        let bad = text.replacen(from, to, 1);
+        assert_ne!(bad, text, "{from}");
+        let line = bad.lines().position(|l| l.starts_with(to)).unwrap() + 1;
+        let path = dir.join("bad.toml");
+        std::fs::write(&path, &bad).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_tonegate"))
+            .arg("check-config")
+            .arg(&path)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(
+            err.contains(&format!("bad.toml:{line}:")),
+            "line {line} in {err}"
+        );
+        assert!(
+            err.contains(key) && err.contains(needle),
+            "{key} {needle} in {err}"
+        );
+    }
+}
