@@ -116,7 +116,9 @@ impl DeliverySubmitter {
     /// Queues an event and waits until it is committed to the outbox (one
     /// fsync shared with the other events of its batch). While the outbox
     /// cannot be written this waits (the task keeps trying); if the task
-    /// stops first, [`DeliveryError::Closed`].
+    /// stops first, [`DeliveryError::Closed`]. (The gateway submits from its
+    /// synchronous call table and does not wait; the tests do.)
+    #[cfg(test)]
     pub async fn submit_stored(&self, env: Envelope) -> Result<(), DeliveryError> {
         validate(&env)?;
         let (ack, stored) = oneshot::channel();
@@ -147,6 +149,8 @@ impl DeliverySubmitter {
 #[derive(Debug)]
 pub struct Delivery {
     submitter: DeliverySubmitter,
+    // Read by the tests (`outbox()`), which list what the task stored.
+    #[cfg_attr(not(test), allow(dead_code))]
     outbox: Arc<Outbox>,
     stop: Option<oneshot::Sender<Duration>>,
     done: Option<oneshot::Receiver<()>>,
@@ -218,11 +222,13 @@ impl Delivery {
 
     /// Queues an event: the task writes it to the outbox (group commit)
     /// before its first attempt.
+    #[cfg(test)]
     pub fn submit(&self, env: Envelope) -> Result<(), DeliveryError> {
         self.submitter.submit(env)
     }
 
     /// Queues an event and waits until it is committed to the outbox.
+    #[cfg(test)]
     pub async fn submit_stored(&self, env: Envelope) -> Result<(), DeliveryError> {
         self.submitter.submit_stored(env).await
     }
@@ -239,6 +245,7 @@ impl Delivery {
 
     /// The outbox, e.g. to list the given-up events (its methods block: call
     /// them through `spawn_blocking`).
+    #[cfg(test)]
     pub fn outbox(&self) -> Arc<Outbox> {
         Arc::clone(&self.outbox)
     }
@@ -1168,89 +1175,8 @@ mod tests {
         });
     }
 
-    /// The same across a real `kill -9`: a child process (this test binary,
-    /// running `delivery_sigkill_child`) stores and attempts the events, is
-    /// killed, and this process delivers them from the same file.
-    #[cfg(unix)]
-    #[test]
-    fn delivery_resumes_after_sigkill() {
-        use std::io::BufRead;
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("outbox.redb");
-        let addr = refused_addr();
-        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "delivery::tests::delivery_sigkill_child",
-                "--ignored",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(CHILD_OUTBOX, &path)
-            .env(CHILD_ADDR, addr.to_string())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-        let mut ready = false;
-        for line in stdout.lines() {
-            // libtest may print "test <name> ... " before it on the line.
-            if line.unwrap().trim_end().ends_with("CHILD-ATTEMPTED") {
-                ready = true;
-                break;
-            }
-        }
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
-        assert!(ready, "the child did not store and attempt its events");
-
-        let ids: Vec<String> = (0..CHILD_EVENTS).map(|i| format!("evt-kill-{i}")).collect();
-        let rt = runtime();
-        rt.block_on(async {
-            let rx = TestReceiver::start(&addr.to_string(), &[], 200, None).await;
-            let outbox = Outbox::open(&path).unwrap();
-            assert_eq!(outbox.pending_len().unwrap(), CHILD_EVENTS as u64);
-            let d = Delivery::start_with_client(outbox, 4, client()).0;
-            let stats = d.stats();
-            wait_for("delivered", || get(&stats.delivered) == CHILD_EVENTS as u64).await;
-            check_received(&rx.requests(), &ids);
-            assert_eq!(pending_len(&d).await, 0);
-            d.shutdown(Duration::from_secs(5)).await;
-        });
-    }
-
-    const CHILD_OUTBOX: &str = "TONEGATE_TEST_CHILD_OUTBOX";
-    const CHILD_ADDR: &str = "TONEGATE_TEST_CHILD_ADDR";
-    const CHILD_EVENTS: usize = 5;
-
-    /// The child of `delivery_resumes_after_sigkill`; does nothing when run
-    /// on its own.
-    #[test]
-    #[ignore = "run by delivery_resumes_after_sigkill"]
-    fn delivery_sigkill_child() {
-        let (Ok(path), Ok(addr)) = (std::env::var(CHILD_OUTBOX), std::env::var(CHILD_ADDR)) else {
-            return;
-        };
-        let url = format!("http://{addr}/hooks/call-end");
-        runtime().block_on(async {
-            let outbox = Outbox::open(std::path::Path::new(&path)).unwrap();
-            let d = Delivery::start_with_client(outbox, 4, client()).0;
-            for i in 0..CHILD_EVENTS {
-                let mut e = event(&format!("evt-kill-{i}"), &url);
-                e.retry_interval_ms = 3_600_000;
-                d.submit_stored(e).await.unwrap();
-            }
-            let stats = d.stats();
-            wait_for("first attempts", || {
-                get(&stats.failed_attempts) == CHILD_EVENTS as u64
-            })
-            .await;
-            println!("CHILD-ATTEMPTED");
-            // Wait to be killed; stop by itself if the parent is gone.
-            tokio::time::sleep(Duration::from_secs(60)).await;
-        });
-    }
+    // A real `kill -9` of the whole gateway is tested end to end in
+    // tests/events_e2e.rs (events_survive_sigkill_while_the_receiver_is_down).
 
     /// Every id arrived, each request's header id matches its body, and
     /// nothing else arrived.

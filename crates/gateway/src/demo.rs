@@ -379,10 +379,11 @@ impl Plan {
         let tones = self.count(Kind::BusyTone)
             + self.count(Kind::CongestionTone)
             + self.count(Kind::Ringback);
+        let plural = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
         format!(
-            "{} announcements, {} tones, {} answered",
-            self.count(Kind::Announcement),
-            tones,
+            "{}, {}, {} answered",
+            plural(self.count(Kind::Announcement), "announcement"),
+            plural(tones, "tone"),
             self.count(Kind::Answered)
         )
     }
@@ -743,8 +744,8 @@ async fn drive(
         + Duration::from_secs(40);
     let mut events_end: Option<tokio::time::Instant> = None;
     let mut interrupted = false;
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
+    let stop = stop_signal();
+    tokio::pin!(stop);
 
     loop {
         if done == calls.len() && results.iter().zip(calls.iter()).all(|(r, c)| r.complete(c)) {
@@ -754,7 +755,7 @@ async fn drive(
         let note = tokio::select! {
             n = inbox.recv() => n,
             _ = tokio::time::sleep_until(until) => break,
-            _ = &mut ctrl_c => {
+            _ = &mut stop => {
                 interrupted = true;
                 break;
             }
@@ -803,6 +804,27 @@ async fn drive(
         }
     }
     print_summary(&calls, &results, json, interrupted)
+}
+
+/// SIGINT (Ctrl-C) or SIGTERM: stop, report what arrived, stop the gateway.
+async fn stop_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    ctrl_c.await;
 }
 
 /// Everything known about one call.

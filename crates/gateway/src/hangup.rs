@@ -334,8 +334,13 @@ pub enum Ending {
     /// A concurrency, CPS or RTP-port limit was hit: 1900 资源不足.
     Limit,
     /// No route / trunk configuration for the call: 1901 系统配置错误.
+    // 1901 and 4003 are rows of the spec's table no event produces yet: a
+    // call from an unknown source has no trunk (no callback) to report to,
+    // and there is no blacklist. Kept so the table is whole and tested.
+    #[cfg_attr(not(test), allow(dead_code))]
     NoRoute,
     /// Blocked by a blacklist: 4003 黑名单用户.
+    #[cfg_attr(not(test), allow(dead_code))]
     Blacklisted,
     /// The gateway released the call itself on a code heard in early media.
     EarlyRelease {

@@ -246,6 +246,7 @@ impl Outbox {
     }
 
     /// The file.
+    #[cfg(test)] // the delivery task uses due_batch and settle
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -274,6 +275,7 @@ impl Outbox {
 
     /// Pending events with `next_attempt_ms <= now_ms`, the oldest due
     /// first, at most `limit`.
+    #[cfg(test)] // the delivery task uses due_batch and settle
     pub fn due(&self, now_ms: u64, limit: usize) -> Result<Vec<Envelope>, OutboxError> {
         Ok(self.due_batch(now_ms, limit, &HashSet::new())?.envelopes)
     }
@@ -312,6 +314,7 @@ impl Outbox {
 
     /// When the earliest pending event is due, unix ms; `None` when nothing
     /// is pending.
+    #[cfg(test)] // the delivery task uses due_batch and settle
     pub fn next_due_ms(&self) -> Result<Option<u64>, OutboxError> {
         let tx = self.db.begin_read()?;
         let by_due = tx.open_table(PENDING_BY_DUE)?;
@@ -320,18 +323,21 @@ impl Outbox {
     }
 
     /// Removes a delivered event (no error if it is not pending).
+    #[cfg(test)] // the delivery task uses due_batch and settle
     pub fn delivered(&self, event_id: &str) -> Result<(), OutboxError> {
         self.settle(&[Settle::Delivered(event_id.to_owned())])
     }
 
     /// Stores a failed event again, with its new `attempts`, `last_error` and
     /// `next_attempt_ms`.
+    #[cfg(test)] // the delivery task uses due_batch and settle
     pub fn reschedule(&self, env: &Envelope) -> Result<(), OutboxError> {
         self.settle(&[Settle::Reschedule(env.clone())])
     }
 
     /// Moves an event from pending to `given_up`, as given (with its last
     /// error).
+    #[cfg(test)] // the delivery task uses due_batch and settle
     pub fn give_up(&self, env: &Envelope) -> Result<(), OutboxError> {
         self.settle(&[Settle::GiveUp(env.clone())])
     }
@@ -401,6 +407,7 @@ impl Outbox {
     }
 
     /// One pending event.
+    #[cfg(test)] // the delivery task uses due_batch and settle
     pub fn get_pending(&self, event_id: &str) -> Result<Option<Envelope>, OutboxError> {
         let tx = self.db.begin_read()?;
         let pending = tx.open_table(PENDING)?;

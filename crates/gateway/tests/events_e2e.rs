@@ -102,7 +102,7 @@ fn announcement_then_480_gives_one_hangup_cause_event_with_a_working_record_url(
         "",
         &tables(
             &dir,
-            "16300-16319",
+            &rtp_ports(20).1,
             http_port,
             hook_port,
             "callback_secret = \"hooksecret\"",
@@ -192,7 +192,7 @@ fn answered_call_gives_a_call_end_record_with_its_duration() {
         carrier_port,
         Proto::Udp,
         "",
-        &tables(&dir, "16320-16339", http_port, hook_port, ""),
+        &tables(&dir, &rtp_ports(20).1, http_port, hook_port, ""),
     );
     let sink = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let sink_port = sink.local_addr().unwrap().port().to_string();
@@ -238,7 +238,7 @@ fn receiver_errors_are_retried_on_schedule_with_the_same_event_id() {
         carrier_port,
         Proto::Udp,
         "",
-        &tables(&dir, "16340-16359", http_port, hook_port, callback),
+        &tables(&dir, &rtp_ports(20).1, http_port, hook_port, callback),
     );
     run_sipp_pair(
         &dir,
@@ -279,7 +279,7 @@ fn events_survive_sigkill_while_the_receiver_is_down() {
     let (carrier_port, http_port, hook_port) = (free_port(), free_port(), free_port());
     let tables = tables(
         &dir,
-        "16360-16379",
+        &rtp_ports(20).1,
         http_port,
         hook_port,
         "retry_interval_s = 600",
@@ -378,7 +378,7 @@ fn early_release_cuts_a_looping_announcement_short() {
         carrier_port,
         Proto::Udp,
         "",
-        &tables(&dir, "16380-16399", http_port, hook_port, callback),
+        &tables(&dir, &rtp_ports(20).1, http_port, hook_port, callback),
     );
     let sink = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let sink_port = sink.local_addr().unwrap().port().to_string();
@@ -447,7 +447,7 @@ fn sighup_reloads_the_library_without_dropping_a_call() {
         "{}[classify]\nlibrary = \"{}\"\n",
         tables(
             &dir,
-            "16400-16419",
+            &rtp_ports(20).1,
             http_port,
             hook_port,
             "events = [\"HangupCauseEvent\"]"
@@ -548,7 +548,7 @@ fn given_up_events_stay_listable() {
         carrier_port,
         Proto::Udp,
         "",
-        &tables(&dir, "16420-16439", http_port, hook_port, callback),
+        &tables(&dir, &rtp_ports(20).1, http_port, hook_port, callback),
     );
     run_sipp_pair(
         &dir,

@@ -7,8 +7,9 @@
 //! carries audio both ways (the carrier echoes, `-rtp_echo`) and follows
 //! the caller to a new source port (latching).
 //!
-//! Each test uses its own RTP port range (below 20000, outside the default
-//! range and the ephemeral ports), so they run in parallel.
+//! Each test uses its own RTP port range (free when the test starts, below
+//! 20000: outside the default range and the ephemeral ports), so they run
+//! in parallel.
 
 mod common;
 
@@ -77,6 +78,7 @@ fn finish(dir: &Path, log: &Path, uac: &mut Guard, uas: &mut Guard, test: &str) 
 #[test]
 fn early_media_is_relayed_recorded_and_classified() {
     let dir = scratch("early_media");
+    let (base, ports) = rtp_ports(20);
     std::fs::copy(
         Path::new(env!("CARGO_MANIFEST_DIR")).join(PCAP),
         dir.join("early.pcap"),
@@ -88,7 +90,7 @@ fn early_media_is_relayed_recorded_and_classified() {
         carrier_port,
         Proto::Udp,
         "",
-        &media_tables(&dir, "16000-16019"),
+        &media_tables(&dir, &ports),
     );
 
     let mut uas_cmd = sipp_cmd(&dir, "uas", "uas_early_media_480.xml", Proto::Udp);
@@ -142,7 +144,7 @@ fn early_media_is_relayed_recorded_and_classified() {
     );
     assert_eq!(
         from_port,
-        Some(16000),
+        Some(base),
         "sent from the caller-facing port of the first call"
     );
 
@@ -177,13 +179,14 @@ fn early_media_is_relayed_recorded_and_classified() {
 #[test]
 fn answered_call_carries_audio_both_ways_and_follows_a_new_source_port() {
     let dir = scratch("answered_media");
+    let (base, ports) = rtp_ports(20);
     let carrier_port = free_port();
     let gw = start_gateway(
         &dir,
         carrier_port,
         Proto::Udp,
         "",
-        &format!("{}whole_call = true\n", media_tables(&dir, "16100-16119")),
+        &format!("{}whole_call = true\n", media_tables(&dir, &ports)),
     );
 
     let mut uas_cmd = sipp_cmd(&dir, "uas", "uas_answer_echo.xml", Proto::Udp);
@@ -210,7 +213,7 @@ fn answered_call_carries_audio_both_ways_and_follows_a_new_source_port() {
     let mut uac = Guard(uac_cmd.spawn().expect("start sipp UAC"));
 
     // The caller-facing port of the first call of the range.
-    let gw_media: SocketAddr = "127.0.0.1:16100".parse().unwrap();
+    let gw_media = SocketAddr::from(([127, 0, 0, 1], base));
     // Caller → tonegate → carrier (echo) → tonegate → caller.
     let echoes = |sock: &UdpSocket, ssrc: u32, want: usize| -> usize {
         let mut got = 0;
@@ -277,7 +280,7 @@ fn answered_call_carries_audio_both_ways_and_follows_a_new_source_port() {
 fn answered_call_without_rtp_is_released_both_ways() {
     let dir = scratch("rtp_timeout");
     let carrier_port = free_port();
-    let tables = media_tables(&dir, "16200-16219").replace("[rtp]\n", "[rtp]\ntimeout_s = 2\n");
+    let tables = media_tables(&dir, &rtp_ports(20).1).replace("[rtp]\n", "[rtp]\ntimeout_s = 2\n");
     let gw = start_gateway(&dir, carrier_port, Proto::Udp, "", &tables);
     let mut uas_cmd = sipp_cmd(&dir, "uas", "uas_answer_recv_bye.xml", Proto::Udp);
     uas_cmd.args([

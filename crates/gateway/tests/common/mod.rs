@@ -316,3 +316,28 @@ pub fn wait_log(file: &Path, needle: &str, n: usize, limit: Duration) -> bool {
 pub fn read_all(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap_or_default()
 }
+
+/// The first port of `n` consecutive UDP ports (the first even) free on
+/// 127.0.0.1 right now, between 10000 and 19999 (below the default RTP
+/// range and the ephemeral ports), for a gateway's `[rtp] ports`.
+pub fn free_rtp_range(n: u16) -> u16 {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let seed = std::process::id() as u16 % 200;
+    for _ in 0..400 {
+        let k = NEXT.fetch_add(1, Ordering::Relaxed) as u16;
+        let base = 10_000 + ((seed + k * 7) % 200) * 50;
+        let held: Vec<UdpSocket> = (base..base + n)
+            .map_while(|p| UdpSocket::bind(("127.0.0.1", p)).ok())
+            .collect();
+        if held.len() == n as usize {
+            return base;
+        }
+    }
+    panic!("no {n} free consecutive UDP ports between 10000 and 19999");
+}
+
+/// `"BASE-LAST"` of a free range of `n` ports.
+pub fn rtp_ports(n: u16) -> (u16, String) {
+    let base = free_rtp_range(n);
+    (base, format!("{base}-{}", base + n - 1))
+}
