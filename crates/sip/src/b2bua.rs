@@ -1800,6 +1800,12 @@ fn relay_response(call: &Call, b: &Response, local: &str) -> Response {
         };
         a.headers
             .push("Contact", format!("<sip:gw@{local}{transport_param}>"));
+        // §12.1.1: a response that creates the dialog carries the request's
+        // Record-Route, so proxies on the customer's side (a dispatcher in
+        // front) stay on the dialog's path.
+        for rr in call.a_invite.headers.get_all("Record-Route") {
+            a.headers.push("Record-Route", rr);
+        }
     }
     a
 }

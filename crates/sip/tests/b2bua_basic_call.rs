@@ -113,6 +113,12 @@ fn customer_call_answered_and_hung_up() {
     let ok = carrier_response(&b_inv, 200, Some(ANSWER));
     let out = h.recv_carrier(&ok);
     let answer = out.customer_response(200);
+    // §12.1.1: the customer's own Record-Route comes back in the answer
+    // (the carrier's never does).
+    assert_eq!(
+        answer.headers.get_all("Record-Route").collect::<Vec<_>>(),
+        vec!["<sip:edge.customer.example;lr>"]
+    );
     assert_eq!(
         answer.to_tag().as_deref(),
         Some(our_tag.as_str()),
