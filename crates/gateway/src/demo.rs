@@ -803,7 +803,7 @@ async fn drive(
             }
         }
     }
-    print_summary(&calls, &results, json, interrupted)
+    print_summary(&calls, &results, json, interrupted, start.elapsed())
 }
 
 /// SIGINT (Ctrl-C) or SIGTERM: stop, report what arrived, stop the gateway.
@@ -929,7 +929,7 @@ fn print_event(call: &PlannedCall, r: &CallResult, json: bool) {
             println!(
                 "#{:<3} {}  call end {} {} after {} ms",
                 call.n,
-                pad(&format!("{:<7} {}", verdict.as_str(), call.kind.name()), 48),
+                pad(&format!("{:<7} {}", verdict.as_str(), call.kind.name()), 52),
                 end["hangupGcode"],
                 end["hangupGname"].as_str().unwrap_or(""),
                 end["duration"],
@@ -980,7 +980,7 @@ fn print_event(call: &PlannedCall, r: &CallResult, json: bool) {
     println!(
         "#{:<3} {}  expected {}  heard {}  [{label}{at}]",
         call.n,
-        pad(&format!("{:<7} {what}", verdict.as_str()), 48),
+        pad(&format!("{:<7} {what}", verdict.as_str()), 52),
         pad(&code_text(call.expected), 20),
         heard_text,
     );
@@ -1080,6 +1080,7 @@ fn print_summary(
     results: &[CallResult],
     json: bool,
     interrupted: bool,
+    elapsed: Duration,
 ) -> Outcome {
     let mut rows: Vec<(Kind, Row)> = Kind::ALL.iter().map(|k| (*k, Row::default())).collect();
     let mut total = Row::default();
@@ -1139,6 +1140,7 @@ fn print_summary(
                 "failedCalls": failed_calls.len(),
                 "problems": problems.iter().map(|(n, p)| json!({"call": n, "problem": p})).collect::<Vec<_>>(),
                 "interrupted": interrupted,
+                "elapsedMs": elapsed.as_millis() as u64,
                 "details": details,
             })
         );
@@ -1163,7 +1165,9 @@ fn print_summary(
         line(&mut out, "all", &total);
         let _ = writeln!(
             out,
-            "\naccuracy: {} of {} calls right ({}%); announcements {} of {} ({}%)",
+            "\n{} calls in {:.1} s; accuracy: {} of {} calls right ({}%); announcements {} of {} ({}%)",
+            total.calls,
+            elapsed.as_secs_f64(),
             total.right,
             total.calls,
             percent(total.right, total.calls),
@@ -1596,11 +1600,9 @@ impl Carrier {
                                 self.send(&req.response(StatusCode::OK, None), f).await;
                                 break;
                             }
-                            Method::Invite | Method::Ack => {
-                                if req.method == Method::Invite {
-                                    self.send(&ok, from).await;
-                                }
-                            }
+                            // A retransmitted INVITE: the 200 again.
+                            Method::Invite => self.send(&ok, from).await,
+                            Method::Ack => {}
                             _ => {
                                 self.send(&req.response(StatusCode::NOT_IMPLEMENTED, None), f)
                                     .await
