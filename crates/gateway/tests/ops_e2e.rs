@@ -46,9 +46,11 @@ fn metric(text: &str, series: &str) -> f64 {
 #[test]
 fn cps_flood_gets_503s_and_metrics_count_the_calls() {
     let dir = scratch("ops_cps");
-    let (carrier_port, http_port) = (free_port(), free_port());
+    let (carrier_port, http_port, hook_port) = (free_port(), free_port(), free_port());
+    let hook = Hook::start(hook_port, |_| 200);
     let extra = format!(
-        "[http]\nlisten = \"127.0.0.1:{http_port}\"\n[limits]\ncps = 5\n\
+        "callback_url = \"http://127.0.0.1:{hook_port}/hook\"\nevents = [\"HangupCauseEvent\"]\n\
+         [http]\nlisten = \"127.0.0.1:{http_port}\"\n[limits]\ncps = 5\n\
          [events]\noutbox = \"{}\"\n",
         dir.join("outbox.redb").display()
     );
@@ -119,6 +121,12 @@ fn cps_flood_gets_503s_and_metrics_count_the_calls() {
         failed
     );
     assert_eq!(metric(&text, "tonegate_calls_active"), 0.0);
+    // Every call has its event: the refused ones say 1900 (资源不足).
+    let got = hook.wait_for(Duration::from_secs(10), |g| g.len() >= 40);
+    assert_eq!(got.len(), 40);
+    let code = |c: u64| got.iter().filter(|h| h.json()["hangupGcode"] == c).count() as f64;
+    assert_eq!(code(1900), limited);
+    assert_eq!(code(1017), failed);
     drop(gw);
     let _ = std::fs::remove_dir_all(&dir);
 }
