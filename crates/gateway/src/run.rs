@@ -21,8 +21,8 @@ use crate::media::MediaSettings;
 use crate::metrics::Metrics;
 use crate::outbox::{Outbox, OutboxError};
 use crate::signing;
-use crate::sip_driver::Reload;
 use crate::sip_driver::{self, DriverError};
+use crate::sip_driver::{Reload, Setup};
 use tokio::sync::mpsc::UnboundedSender;
 
 /// What can stop `tonegate run`.
@@ -224,19 +224,17 @@ fn run(path: &Path) -> Result<(), RunError> {
             media.is_some(),
             reload_tx,
         ));
-        let result = driver
-            .run(
-                b2b,
-                media,
-                records,
-                metrics,
-                reloads,
-                Some(Arc::clone(&ready)),
-                Duration::from_secs(config.limits.drain_timeout_s),
-                seed,
-                shutdown_signal(),
-            )
-            .await;
+        let setup = Setup {
+            config: b2b,
+            media,
+            records,
+            metrics,
+            reloads,
+            ready: Some(Arc::clone(&ready)),
+            drain_timeout: Duration::from_secs(config.limits.drain_timeout_s),
+            seed,
+        };
+        let result = driver.run(setup, shutdown_signal()).await;
         ready.store(false, Ordering::Relaxed);
         let _ = http_stop.send(());
         if let Some(d) = delivery {

@@ -130,6 +130,27 @@ pub async fn bind(listen: SocketAddr) -> Result<Driver, DriverError> {
     }
 }
 
+/// What the driver runs with.
+#[derive(Debug)]
+pub struct Setup {
+    /// The B2BUA's configuration.
+    pub config: B2buaConfig,
+    /// Media settings, when media is anchored.
+    pub media: Option<Arc<MediaSettings>>,
+    /// The call table that makes the events.
+    pub records: Calls,
+    /// The metrics.
+    pub metrics: Metrics,
+    /// Configuration reloads (SIGHUP).
+    pub reloads: mpsc::UnboundedReceiver<Reload>,
+    /// `/readyz`'s flag, turned false when draining starts.
+    pub ready: Option<Arc<std::sync::atomic::AtomicBool>>,
+    /// How long calls in progress get when draining.
+    pub drain_timeout: Duration,
+    /// Seed of tags, branches and Call-IDs.
+    pub seed: u64,
+}
+
 /// A configuration reload (SIGHUP): what may change without a restart.
 #[derive(Debug)]
 pub struct Reload {
@@ -180,16 +201,19 @@ impl Driver {
     /// its early media heard) by a task of its own.
     pub async fn run(
         self,
-        config: B2buaConfig,
-        media: Option<Arc<MediaSettings>>,
-        records: Calls,
-        metrics: Metrics,
-        mut reloads: mpsc::UnboundedReceiver<Reload>,
-        ready: Option<Arc<std::sync::atomic::AtomicBool>>,
-        drain_timeout: Duration,
-        seed: u64,
+        setup: Setup,
         shutdown: impl std::future::Future<Output = ()>,
     ) -> Result<Stats, DriverError> {
+        let Setup {
+            config,
+            media,
+            records,
+            metrics,
+            mut reloads,
+            ready,
+            drain_timeout,
+            seed,
+        } = setup;
         let (reports_tx, mut reports_rx) = mpsc::unbounded_channel();
         let mut core = Core {
             media,

@@ -827,20 +827,24 @@ impl B2bua {
             }
         }
         if let Err(reason) = self.admit(now, trunk_idx) {
-            self.reject(now, &a_key, &a_inv, reason, trunk_name, a_call_id, parties);
+            let refused = CallEvent::Rejected {
+                trunk: trunk_name,
+                call_id: a_call_id,
+                parties,
+                reason,
+            };
+            self.reject(now, &a_key, &a_inv, refused);
             return;
         }
         let Ok(media) = self.allocate_media() else {
             warn!(trunk = %trunk_name, "RTP port pool exhausted: 503");
-            self.reject(
-                now,
-                &a_key,
-                &a_inv,
-                RejectReason::Ports,
-                trunk_name,
-                a_call_id,
+            let refused = CallEvent::Rejected {
+                trunk: trunk_name,
+                call_id: a_call_id,
                 parties,
-            );
+                reason: RejectReason::Ports,
+            };
+            self.reject(now, &a_key, &a_inv, refused);
             return;
         };
         let mut a_media = None;

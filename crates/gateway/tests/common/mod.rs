@@ -127,7 +127,7 @@ pub fn start_gateway(
 pub fn launch(path: &Path, log: PathBuf) -> Gateway {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tonegate"))
         .args(["run", "--config"])
-        .arg(&path)
+        .arg(path)
         .env("TONEGATE_LOG", "debug")
         .env("NO_COLOR", "1")
         .stdout(Stdio::piped())

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use tracing::info;
 
-use super::{B2bua, CallEvent, CallId, Parties};
+use super::{B2bua, CallEvent, CallId};
 use crate::message::{Request, StatusCode};
 use crate::transaction::ServerKey;
 
@@ -152,28 +152,24 @@ impl B2bua {
         Ok(())
     }
 
-    /// Answers 503 with Retry-After and reports the refusal.
+    /// Answers 503 with Retry-After and reports the refusal (`refused`
+    /// is the [`CallEvent::Rejected`] to report).
     pub(super) fn reject(
         &mut self,
         now: Instant,
         key: &ServerKey,
         invite: &Request,
-        reason: RejectReason,
-        trunk: String,
-        call_id: String,
-        parties: Parties,
+        refused: CallEvent,
     ) {
+        let CallEvent::Rejected { trunk, reason, .. } = &refused else {
+            return;
+        };
         info!(%trunk, reason = reason.as_str(), "call refused: 503");
         let mut resp = invite.response(StatusCode::SERVICE_UNAVAILABLE, None);
         resp.headers
             .push("Retry-After", reason.retry_after().to_string());
         self.respond(now, key, resp);
-        self.events.push_back(CallEvent::Rejected {
-            trunk,
-            call_id,
-            parties,
-            reason,
-        });
+        self.events.push_back(refused);
     }
 
     /// Counts a started call; arms its duration limit.
