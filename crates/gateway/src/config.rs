@@ -1,5 +1,8 @@
 //! The gateway's TOML configuration (`tonegate run --config FILE`).
 //!
+//! Every key, with its default, is in `deploy/tonegate.toml` (a test parses
+//! it); the main ones:
+//!
 //! ```toml
 //! [sip]
 //! listen = "127.0.0.1:5060"          # UDP and TCP, same address; port 0 picks a free port
@@ -9,6 +12,7 @@
 //! # t4_ms = 5000                     # RFC 3261 T4
 //! # max_message_size = 65535        # larger datagrams / stream messages are dropped
 //! # copy_headers = ["X-User-Data"]   # copied from the customer's INVITE to the carrier's
+//! # user_data_header = "X-User-Data" # its value is the events' userData
 //! # tcp_connect_timeout_ms = 3000    # outbound TCP connects to carriers
 //!
 //! [[trunks]]
@@ -410,6 +414,9 @@ pub struct SipConfig {
     /// Headers copied from the customer's INVITE (default `["X-User-Data"]`).
     #[serde(default = "default_copy_headers")]
     pub copy_headers: Vec<String>,
+    /// The customer's header whose value is the events' `userData`.
+    #[serde(default = "default_user_data_header")]
+    pub user_data_header: String,
     /// Timeout of outbound TCP connects in milliseconds (default 3000).
     #[serde(default = "default_connect_timeout")]
     pub tcp_connect_timeout_ms: u64,
@@ -548,6 +555,9 @@ fn default_max_message() -> usize {
 fn default_copy_headers() -> Vec<String> {
     vec!["X-User-Data".to_owned()]
 }
+fn default_user_data_header() -> String {
+    "X-User-Data".to_owned()
+}
 fn default_connect_timeout() -> u64 {
     3000
 }
@@ -669,7 +679,7 @@ impl Config {
             },
             trunks: self.trunks()?,
             copy_headers: s.copy_headers.clone(),
-            user_data_header: "X-User-Data".to_owned(),
+            user_data_header: s.user_data_header.clone(),
             limits: limits(self.limits.max_calls, self.limits.cps),
             max_call_duration: max_duration(self.limits.max_call_duration_s),
             media: match &self.rtp {
@@ -762,6 +772,7 @@ target = "sip:127.0.0.1:5080"
         // The file states the defaults: parsed, it equals a minimal config's.
         assert_eq!(c.sip.t1_ms, d.sip.t1_ms);
         assert_eq!(c.sip.copy_headers, d.sip.copy_headers);
+        assert_eq!(c.sip.user_data_header, d.sip.user_data_header);
         assert_eq!(c.trunks[0].events, d.trunks[0].events);
         assert_eq!(c.trunks[0].retries, d.trunks[0].retries);
         assert_eq!(c.trunks[0].retry_interval_s, d.trunks[0].retry_interval_s);
