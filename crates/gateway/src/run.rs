@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tonegate_classify::Library;
 use tonegate_rtp::RelayConfig;
 use tracing::info;
 
@@ -71,13 +72,7 @@ fn media_settings(config: &Config) -> Result<Option<Arc<MediaSettings>>, RunErro
     let Some(rtp) = &config.rtp else {
         return Ok(None);
     };
-    let root = config
-        .classify
-        .library
-        .clone()
-        .unwrap_or_else(library::default_root);
-    let lib = library::load(&root)?;
-    info!(references = lib.len(), root = %root.display(), "library loaded");
+    let lib = load_library(config)?;
     let recordings = match &config.recordings {
         Some(r) => {
             std::fs::create_dir_all(&r.dir).map_err(|source| RunError::Recordings {
@@ -280,18 +275,23 @@ async fn reload_on_sighup(path: PathBuf, with_media: bool, tx: UnboundedSender<R
     }
 }
 
+/// The configured library (`[classify] library`, else the shipped one).
+fn load_library(config: &Config) -> Result<Arc<Library>, RunError> {
+    let root = config
+        .classify
+        .library
+        .clone()
+        .unwrap_or_else(library::default_root);
+    let lib = library::load(&root)?;
+    info!(references = lib.len(), root = %root.display(), "library loaded");
+    Ok(lib)
+}
+
 fn load_for_reload(path: &Path, with_media: bool) -> Result<Reload, RunError> {
     let config = Config::load(path)?;
     let trunks = config.trunks()?;
     let library = if with_media {
-        let root = config
-            .classify
-            .library
-            .clone()
-            .unwrap_or_else(library::default_root);
-        let lib = library::load(&root)?;
-        info!(references = lib.len(), root = %root.display(), "library reloaded");
-        Some(lib)
+        Some(load_library(&config)?)
     } else {
         None
     };

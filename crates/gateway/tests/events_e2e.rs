@@ -39,23 +39,11 @@ fn run_sipp_pair(
     calls: u32,
     extra_uac: &[&str],
 ) {
-    let mut uas_cmd = sipp_cmd(dir, "uas", uas, Proto::Udp);
-    uas_cmd.args([
-        "-p",
-        &carrier_port.to_string(),
-        "-mp",
-        &free_port().to_string(),
-    ]);
-    uas_cmd.args(["-m", &calls.to_string()]);
-    let mut uas = Guard(uas_cmd.spawn().expect("start sipp UAS"));
-    std::thread::sleep(Duration::from_millis(300));
-    let mut uac_cmd = sipp_cmd(dir, "uac", uac, Proto::Udp);
-    uac_cmd
-        .arg(gw.addr.to_string())
-        .args(["-s", "4930123456", "-p", &free_port().to_string()])
-        .args(["-m", &calls.to_string(), "-r", "5"])
-        .args(extra_uac);
-    let mut uac = Guard(uac_cmd.spawn().expect("start sipp UAC"));
+    let calls = calls.to_string();
+    let mut uas = start_carrier(dir, uas, carrier_port, &["-m", &calls]);
+    let mut args = vec!["-m", calls.as_str(), "-r", "5"];
+    args.extend_from_slice(extra_uac);
+    let mut uac = start_caller(dir, "uac", uac, gw.addr, &args);
     let a = wait_bounded(&mut uac.0, Duration::from_secs(40));
     let b = wait_bounded(&mut uas.0, Duration::from_secs(15));
     assert!(
@@ -456,25 +444,17 @@ fn sighup_reloads_the_library_without_dropping_a_call() {
     );
     let gw = start_gateway(&dir, carrier_port, Proto::Udp, "", &extra);
 
-    let mut uas_cmd = sipp_cmd(&dir, "uas", "uas_early_media_480.xml", Proto::Udp);
-    uas_cmd.args([
-        "-p",
-        &carrier_port.to_string(),
-        "-mp",
-        &free_port().to_string(),
-        "-m",
-        "2",
-    ]);
-    let mut uas = Guard(uas_cmd.spawn().expect("start sipp UAS"));
-    std::thread::sleep(Duration::from_millis(300));
+    let mut uas = start_carrier(&dir, "uas_early_media_480.xml", carrier_port, &["-m", "2"]);
     let sink = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let sink_port = sink.local_addr().unwrap().port().to_string();
     let caller = |role: &str| {
-        let mut c = sipp_cmd(&dir, role, "uac_early_media.xml", Proto::Udp);
-        c.arg(gw.addr.to_string())
-            .args(["-s", "4930123456", "-p", &free_port().to_string()])
-            .args(["-key", "sink_port", &sink_port]);
-        Guard(c.spawn().expect("start sipp UAC"))
+        start_caller(
+            &dir,
+            role,
+            "uac_early_media.xml",
+            gw.addr,
+            &["-key", "sink_port", &sink_port],
+        )
     };
 
     // Call A rings with the 2103 announcement; the library learns 2103 meanwhile.

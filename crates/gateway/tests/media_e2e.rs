@@ -93,27 +93,16 @@ fn early_media_is_relayed_recorded_and_classified() {
         &media_tables(&dir, &ports),
     );
 
-    let mut uas_cmd = sipp_cmd(&dir, "uas", "uas_early_media_480.xml", Proto::Udp);
-    uas_cmd.args([
-        "-p",
-        &carrier_port.to_string(),
-        "-mp",
-        &free_port().to_string(),
-    ]);
-    let mut uas = Guard(uas_cmd.spawn().expect("start sipp UAS"));
-    std::thread::sleep(Duration::from_millis(300));
-
+    let mut uas = start_carrier(&dir, "uas_early_media_480.xml", carrier_port, &[]);
     let caller_media = sink();
-    let mut uac_cmd = sipp_cmd(&dir, "uac", "uac_early_media.xml", Proto::Udp);
-    uac_cmd
-        .arg(gw.addr.to_string())
-        .args(["-s", "4930123456", "-p", &free_port().to_string()])
-        .args([
-            "-key",
-            "sink_port",
-            &caller_media.local_addr().unwrap().port().to_string(),
-        ]);
-    let mut uac = Guard(uac_cmd.spawn().expect("start sipp UAC"));
+    let sink_port = caller_media.local_addr().unwrap().port().to_string();
+    let mut uac = start_caller(
+        &dir,
+        "uac",
+        "uac_early_media.xml",
+        gw.addr,
+        &["-key", "sink_port", &sink_port],
+    );
 
     // Count the early media tonegate relays to the caller until the call ends.
     let mut received = 0usize;
@@ -189,28 +178,16 @@ fn answered_call_carries_audio_both_ways_and_follows_a_new_source_port() {
         &format!("{}whole_call = true\n", media_tables(&dir, &ports)),
     );
 
-    let mut uas_cmd = sipp_cmd(&dir, "uas", "uas_answer_echo.xml", Proto::Udp);
-    uas_cmd.args([
-        "-p",
-        &carrier_port.to_string(),
-        "-rtp_echo",
-        "-mp",
-        &free_port().to_string(),
-    ]);
-    let mut uas = Guard(uas_cmd.spawn().expect("start sipp UAS"));
-    std::thread::sleep(Duration::from_millis(300));
-
+    let mut uas = start_carrier(&dir, "uas_answer_echo.xml", carrier_port, &["-rtp_echo"]);
     let first = sink();
-    let mut uac_cmd = sipp_cmd(&dir, "uac", "uac_answer_sink_bye.xml", Proto::Udp);
-    uac_cmd
-        .arg(gw.addr.to_string())
-        .args(["-s", "4930123456", "-p", &free_port().to_string()])
-        .args([
-            "-key",
-            "sink_port",
-            &first.local_addr().unwrap().port().to_string(),
-        ]);
-    let mut uac = Guard(uac_cmd.spawn().expect("start sipp UAC"));
+    let sink_port = first.local_addr().unwrap().port().to_string();
+    let mut uac = start_caller(
+        &dir,
+        "uac",
+        "uac_answer_sink_bye.xml",
+        gw.addr,
+        &["-key", "sink_port", &sink_port],
+    );
 
     // The caller-facing port of the first call of the range.
     let gw_media = SocketAddr::from(([127, 0, 0, 1], base));
@@ -282,22 +259,15 @@ fn answered_call_without_rtp_is_released_both_ways() {
     let carrier_port = free_port();
     let tables = media_tables(&dir, &rtp_ports(20).1).replace("[rtp]\n", "[rtp]\ntimeout_s = 2\n");
     let gw = start_gateway(&dir, carrier_port, Proto::Udp, "", &tables);
-    let mut uas_cmd = sipp_cmd(&dir, "uas", "uas_answer_recv_bye.xml", Proto::Udp);
-    uas_cmd.args([
-        "-p",
-        &carrier_port.to_string(),
-        "-mp",
-        &free_port().to_string(),
-    ]);
-    let mut uas = Guard(uas_cmd.spawn().expect("start sipp UAS"));
-    std::thread::sleep(Duration::from_millis(300));
-    let mut uac_cmd = sipp_cmd(&dir, "uac", "uac_answer_recv_bye.xml", Proto::Udp);
-    uac_cmd
-        .arg(gw.addr.to_string())
-        .args(["-s", "4930123456", "-p", &free_port().to_string()])
-        .args(["-mp", &free_port().to_string()]);
+    let mut uas = start_carrier(&dir, "uas_answer_recv_bye.xml", carrier_port, &[]);
     let started = Instant::now();
-    let mut uac = Guard(uac_cmd.spawn().expect("start sipp UAC"));
+    let mut uac = start_caller(
+        &dir,
+        "uac",
+        "uac_answer_recv_bye.xml",
+        gw.addr,
+        &["-mp", &free_port().to_string()],
+    );
     finish(&dir, &gw.log, &mut uac, &mut uas, "rtp timeout");
     let took = started.elapsed();
     assert!(took >= Duration::from_secs(2), "released after {took:?}");

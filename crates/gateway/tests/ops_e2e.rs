@@ -55,17 +55,15 @@ fn cps_flood_gets_503s_and_metrics_count_the_calls() {
         dir.join("outbox.redb").display()
     );
     let gw = start_gateway(&dir, carrier_port, Proto::Udp, "", &extra);
-    let mut uas_cmd = sipp_cmd(&dir, "uas", "uas_reject_486.xml", Proto::Udp);
-    uas_cmd.args(["-p", &carrier_port.to_string(), "-m", "1000"]);
-    let _uas = Guard(uas_cmd.spawn().expect("start sipp UAS"));
-    std::thread::sleep(Duration::from_millis(300));
+    let _uas = start_carrier(&dir, "uas_reject_486.xml", carrier_port, &["-m", "1000"]);
     // 40 calls at 40/s against a limit of 5/s.
-    let mut uac_cmd = sipp_cmd(&dir, "uac", "uac_486_or_503.xml", Proto::Udp);
-    uac_cmd
-        .arg(gw.addr.to_string())
-        .args(["-s", "4930123456", "-p", &free_port().to_string()])
-        .args(["-m", "40", "-r", "40"]);
-    let mut uac = Guard(uac_cmd.spawn().expect("start sipp UAC"));
+    let mut uac = start_caller(
+        &dir,
+        "uac",
+        "uac_486_or_503.xml",
+        gw.addr,
+        &["-m", "40", "-r", "40"],
+    );
     let status = wait_bounded(&mut uac.0, Duration::from_secs(40));
     assert!(
         status.is_some_and(|s| s.success()),
@@ -139,30 +137,17 @@ fn sigterm_lets_calls_finish_refuses_new_ones_and_exits_0() {
         format!("[http]\nlisten = \"127.0.0.1:{http_port}\"\n[limits]\ndrain_timeout_s = 20\n");
     let mut gw = start_gateway(&dir, carrier_port, Proto::Udp, "", &extra);
     assert_eq!(http_get(http_port, "/readyz").0, 200);
-    let mut uas_cmd = sipp_cmd(&dir, "uas", "uas_answer_echo.xml", Proto::Udp);
-    uas_cmd.args([
-        "-p",
-        &carrier_port.to_string(),
-        "-m",
-        "3",
-        "-mp",
-        &free_port().to_string(),
-    ]);
-    let mut uas = Guard(uas_cmd.spawn().expect("start sipp UAS"));
-    std::thread::sleep(Duration::from_millis(300));
+    let mut uas = start_carrier(&dir, "uas_answer_echo.xml", carrier_port, &["-m", "3"]);
     // Three answered calls held 5 s each.
     let sink = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    let mut uac_cmd = sipp_cmd(&dir, "uac", "uac_answer_sink_bye.xml", Proto::Udp);
-    uac_cmd
-        .arg(gw.addr.to_string())
-        .args(["-s", "4930123456", "-p", &free_port().to_string()])
-        .args(["-m", "3", "-r", "10"])
-        .args([
-            "-key",
-            "sink_port",
-            &sink.local_addr().unwrap().port().to_string(),
-        ]);
-    let mut uac = Guard(uac_cmd.spawn().expect("start sipp UAC"));
+    let sink_port = sink.local_addr().unwrap().port().to_string();
+    let mut uac = start_caller(
+        &dir,
+        "uac",
+        "uac_answer_sink_bye.xml",
+        gw.addr,
+        &["-m", "3", "-r", "10", "-key", "sink_port", &sink_port],
+    );
     assert!(
         wait_log(&gw.log, "answered", 3, Duration::from_secs(10)),
         "{}",
@@ -182,10 +167,7 @@ fn sigterm_lets_calls_finish_refuses_new_ones_and_exits_0() {
         "not ready while draining"
     );
     // A new call now: 503.
-    let mut late = sipp_cmd(&dir, "late", "uac_486_or_503.xml", Proto::Udp);
-    late.arg(gw.addr.to_string())
-        .args(["-s", "4930123456", "-p", &free_port().to_string()]);
-    let mut late = Guard(late.spawn().expect("start sipp UAC"));
+    let mut late = start_caller(&dir, "late", "uac_486_or_503.xml", gw.addr, &[]);
     assert!(wait_bounded(&mut late.0, Duration::from_secs(10)).is_some_and(|s| s.success()));
     assert!(read_all(&dir.join("late_messages.log")).contains("SIP/2.0 503"));
 

@@ -341,3 +341,31 @@ pub fn rtp_ports(n: u16) -> (u16, String) {
     let base = free_rtp_range(n);
     (base, format!("{base}-{}", base + n - 1))
 }
+
+/// A sipp carrier (UAS) running `scenario` on `port`, with its media on a
+/// free port and `extra` arguments; started before the caller.
+pub fn start_carrier(dir: &Path, scenario: &str, port: u16, extra: &[&str]) -> Guard {
+    let mut cmd = sipp_cmd(dir, "uas", scenario, Proto::Udp);
+    cmd.args(["-p", &port.to_string(), "-mp", &free_port().to_string()])
+        .args(extra);
+    let guard = Guard(cmd.spawn().expect("start sipp UAS"));
+    // Let the carrier bind before the first INVITE reaches it.
+    std::thread::sleep(Duration::from_millis(300));
+    guard
+}
+
+/// A sipp caller (UAC) named `role` running `scenario` against the gateway
+/// at `gw`, with `extra` arguments.
+pub fn start_caller(
+    dir: &Path,
+    role: &str,
+    scenario: &str,
+    gw: SocketAddr,
+    extra: &[&str],
+) -> Guard {
+    let mut cmd = sipp_cmd(dir, role, scenario, Proto::Udp);
+    cmd.arg(gw.to_string())
+        .args(["-s", "4930123456", "-p", &free_port().to_string()])
+        .args(extra);
+    Guard(cmd.spawn().expect("start sipp UAC"))
+}
