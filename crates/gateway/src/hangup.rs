@@ -25,8 +25,9 @@
 
 use tonegate_classify::{Code, Label};
 
-/// `(hangupGcode, hangupGname)` for every code the platform defines, sorted
-/// by code. The names are byte for byte those of the spec and the manual.
+/// `(hangupGcode, hangupGname)` for every code the platform defines except
+/// the 18 heard in early media (2101-2118, named by `tonegate_classify::Code`),
+/// sorted by code. The names are byte for byte those of the spec and the manual.
 ///
 /// Where the manual's two tables disagree, the hangupGname table
 /// (挂机原因枚举, the one the spec follows) wins over the post-call cause
@@ -35,7 +36,7 @@ use tonegate_classify::{Code, Label};
 /// 未找到该错误原因). 0 is 正常结束 (the cause table also lists it as 成功 and
 /// 空). 1004 is 找不到路由 (the `NO_ROUTE` row; the manual's other 1004 row,
 /// "No such channel! 呼叫不存在", is an API error message, not a hangup cause).
-const NAMES: [(u16, &str); 129] = [
+const NAMES: [(u16, &str); 111] = [
     (0, "正常结束"),
     (901, "session超时"),
     (902, "发起呼叫超时"),
@@ -124,24 +125,6 @@ const NAMES: [(u16, &str); 129] = [
     (2003, "机器人配置错误"),
     (2004, "机器人转接失败"),
     (2005, "机器人响应超时"),
-    (2101, "用户占线"),
-    (2102, "无人接听"),
-    (2103, "网络忙"),
-    (2104, "线路故障"),
-    (2105, "不在服务区"),
-    (2106, "暂停服务"),
-    (2107, "停机"),
-    (2108, "暂时无法接通"),
-    (2109, "关机"),
-    (2110, "停机保号"),
-    (2111, "呼叫受限"),
-    (2112, "呼叫等待"),
-    (2113, "呼叫转移"),
-    (2114, "空号"),
-    (2115, "号码不正确"),
-    (2116, "号码无效"),
-    (2117, "外地号码需加零"),
-    (2118, "本地不需加零"),
     (2119, "排队放弃"),
     (2126, "排队溢出"),
     (2131, "分机号错误"),
@@ -520,7 +503,11 @@ fn split_unquoted(s: &str, sep: char) -> Vec<&str> {
 /// The hangupGname of any code the platform defines (0, 1000.., 2101..2118,
 /// 1900, 1901, 4003, 8888, ...).
 pub fn name(code: u16) -> Option<&'static str> {
-    lookup(&NAMES, code)
+    // The codes heard in early media are named by the classifier's table
+    // (one copy of those names); the rest by this module's.
+    Code::new(code)
+        .map(Code::name)
+        .or_else(|| lookup(&NAMES, code))
 }
 
 #[cfg(test)]
