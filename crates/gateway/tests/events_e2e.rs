@@ -81,8 +81,10 @@ fn announcement_then_480_gives_one_hangup_cause_event_with_a_working_record_url(
         dir.join("early.pcap"),
     )
     .unwrap();
-    let (carrier_port, http_port, hook_port) = (free_port(), free_port(), free_port());
-    let hook = Hook::start(hook_port, |_| 200);
+    let (carrier_port, http_port) = (free_port(), free_port());
+    let hook = Hook::start(0, |_| 200);
+
+    let hook_port = hook.port;
     let gw = start_gateway(
         &dir,
         carrier_port,
@@ -173,8 +175,10 @@ fn announcement_then_480_gives_one_hangup_cause_event_with_a_working_record_url(
 #[test]
 fn answered_call_gives_a_call_end_record_with_its_duration() {
     let dir = scratch("ev_answered");
-    let (carrier_port, http_port, hook_port) = (free_port(), free_port(), free_port());
-    let hook = Hook::start(hook_port, |_| 200);
+    let (carrier_port, http_port) = (free_port(), free_port());
+    let hook = Hook::start(0, |_| 200);
+
+    let hook_port = hook.port;
     let gw = start_gateway(
         &dir,
         carrier_port,
@@ -217,9 +221,11 @@ fn answered_call_gives_a_call_end_record_with_its_duration() {
 #[test]
 fn receiver_errors_are_retried_on_schedule_with_the_same_event_id() {
     let dir = scratch("ev_retry");
-    let (carrier_port, http_port, hook_port) = (free_port(), free_port(), free_port());
+    let (carrier_port, http_port) = (free_port(), free_port());
     // 500 twice, then 200.
-    let hook = Hook::start(hook_port, |n| if n < 2 { 500 } else { 200 });
+    let hook = Hook::start(0, |n| if n < 2 { 500 } else { 200 });
+
+    let hook_port = hook.port;
     let callback = "events = [\"HangupCauseEvent\"]\nretry_interval_s = 0.5\nretries = 3";
     let gw = start_gateway(
         &dir,
@@ -358,8 +364,10 @@ fn early_release_cuts_a_looping_announcement_short() {
         dir.join("early.pcap"),
     )
     .unwrap();
-    let (carrier_port, http_port, hook_port) = (free_port(), free_port(), free_port());
-    let hook = Hook::start(hook_port, |_| 200);
+    let (carrier_port, http_port) = (free_port(), free_port());
+    let hook = Hook::start(0, |_| 200);
+
+    let hook_port = hook.port;
     let callback = "events = [\"HangupCauseEvent\"]\nearly_release = true";
     let gw = start_gateway(
         &dir,
@@ -429,8 +437,10 @@ fn sighup_reloads_the_library_without_dropping_a_call() {
     .unwrap();
     let lib = dir.join("library");
     copy_dir(&shipped.join("library"), &lib, "2103");
-    let (carrier_port, http_port, hook_port) = (free_port(), free_port(), free_port());
-    let hook = Hook::start(hook_port, |_| 200);
+    let (carrier_port, http_port) = (free_port(), free_port());
+    let hook = Hook::start(0, |_| 200);
+
+    let hook_port = hook.port;
     let extra = format!(
         "{}[classify]\nlibrary = \"{}\"\n",
         tables(
@@ -520,8 +530,10 @@ fn sighup_reloads_the_library_without_dropping_a_call() {
 #[test]
 fn given_up_events_stay_listable() {
     let dir = scratch("ev_given_up");
-    let (carrier_port, http_port, hook_port) = (free_port(), free_port(), free_port());
-    let hook = Hook::start(hook_port, |_| 503);
+    let (carrier_port, http_port) = (free_port(), free_port());
+    let hook = Hook::start(0, |_| 503);
+
+    let hook_port = hook.port;
     let callback = "events = [\"HangupCauseEvent\"]\nretry_interval_s = 0.2\nretries = 1";
     let mut gw = start_gateway(
         &dir,

@@ -46,8 +46,10 @@ fn metric(text: &str, series: &str) -> f64 {
 #[test]
 fn cps_flood_gets_503s_and_metrics_count_the_calls() {
     let dir = scratch("ops_cps");
-    let (carrier_port, http_port, hook_port) = (free_port(), free_port(), free_port());
-    let hook = Hook::start(hook_port, |_| 200);
+    let (carrier_port, http_port) = (free_port(), free_port());
+    let hook = Hook::start(0, |_| 200);
+
+    let hook_port = hook.port;
     let extra = format!(
         "callback_url = \"http://127.0.0.1:{hook_port}/hook\"\nevents = [\"HangupCauseEvent\"]\n\
          [http]\nlisten = \"127.0.0.1:{http_port}\"\n[limits]\ncps = 5\n\

@@ -59,11 +59,21 @@ pub fn scratch(test: &str) -> PathBuf {
 }
 
 /// A port free on 127.0.0.1 for both UDP and TCP right now.
+///
+/// The kernel may hand the same ephemeral port to two tests running in
+/// parallel (each binds port 0 and lets it go), so a port is given out at
+/// most once per test process.
 pub fn free_port() -> u16 {
-    for _ in 0..50 {
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    for _ in 0..200 {
         let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
         let port = udp.local_addr().unwrap().port();
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+        if TcpListener::bind(("127.0.0.1", port)).is_err() {
+            continue;
+        }
+        let mut given = GIVEN.lock().unwrap_or_else(|p| p.into_inner());
+        if !given.contains(&port) {
+            given.push(port);
             return port;
         }
     }
@@ -219,7 +229,9 @@ pub struct Hook {
 impl Hook {
     pub fn start(port: u16, status: impl Fn(usize) -> u16 + Send + 'static) -> Hook {
         use std::io::Write as _;
+        // Port 0: any free port (see `port`).
         let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind hook");
+        let port = listener.local_addr().unwrap().port();
         listener.set_nonblocking(true).unwrap();
         let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
