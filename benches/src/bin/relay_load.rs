@@ -1707,6 +1707,33 @@ impl Ng {
 
     /// Sends a command and waits for its reply (resent with the same cookie, which rtpengine
     /// answers from its cache, every second up to 4 times).
+    /// An `offer` or `answer` carrying `sdp`: the audio address of the SDP
+    /// rtpengine returns.
+    async fn sdp_call(
+        &self,
+        command: &str,
+        call_id: &str,
+        from_tag: &str,
+        to_tag: Option<&str>,
+        sdp: String,
+    ) -> Result<SocketAddr, String> {
+        let mut pairs = vec![
+            ("command", B::s(command)),
+            ("call-id", B::s(call_id)),
+            ("from-tag", B::s(from_tag)),
+        ];
+        if let Some(t) = to_tag {
+            pairs.push(("to-tag", B::s(t)));
+        }
+        pairs.push(("sdp", B::s(sdp)));
+        let reply = self.call(pairs).await?;
+        reply
+            .get("sdp")
+            .and_then(B::str)
+            .and_then(|s| sdp_audio(&s))
+            .ok_or_else(|| "reply without SDP audio".to_owned())
+    }
+
     async fn call(&self, pairs: Vec<(&str, B)>) -> Result<B, String> {
         let cookie = format!("{}_{}", self.run, self.n.fetch_add(1, RELAXED));
         let dict = B::Dict(
@@ -1759,32 +1786,29 @@ async fn call_media_only(
     let (to_b, to_a) = match &ctx.ng {
         Some(ng) => {
             let offer = ng
-                .call(vec![
-                    ("command", B::s("offer")),
-                    ("call-id", B::s(&call_id)),
-                    ("from-tag", B::s(&from_tag)),
-                    ("sdp", B::s(sdp(ctx.ip, media.a_port, idx))),
-                ])
+                .sdp_call(
+                    "offer",
+                    &call_id,
+                    &from_tag,
+                    None,
+                    sdp(ctx.ip, media.a_port, idx),
+                )
                 .await;
-            let rb = match offer.map(|r| r.get("sdp").and_then(B::str).and_then(|s| sdp_audio(&s)))
-            {
-                Ok(Some(a)) => a,
-                Ok(None) => return fail_media(&sh, "offer reply without SDP audio"),
+            let rb = match offer {
+                Ok(a) => a,
                 Err(e) => return fail_media(&sh, format!("offer: {e}")),
             };
             let answer = ng
-                .call(vec![
-                    ("command", B::s("answer")),
-                    ("call-id", B::s(&call_id)),
-                    ("from-tag", B::s(&from_tag)),
-                    ("to-tag", B::s(&to_tag)),
-                    ("sdp", B::s(sdp(ctx.ip, media.b_port, idx))),
-                ])
+                .sdp_call(
+                    "answer",
+                    &call_id,
+                    &from_tag,
+                    Some(&to_tag),
+                    sdp(ctx.ip, media.b_port, idx),
+                )
                 .await;
-            let ra = match answer.map(|r| r.get("sdp").and_then(B::str).and_then(|s| sdp_audio(&s)))
-            {
-                Ok(Some(a)) => a,
-                Ok(None) => return fail_media(&sh, "answer reply without SDP audio"),
+            let ra = match answer {
+                Ok(a) => a,
                 Err(e) => return fail_media(&sh, format!("answer: {e}")),
             };
             let mut done = false;

@@ -1455,21 +1455,9 @@ impl Carrier {
     async fn serve(self: Arc<Self>) {
         let mut buf = vec![0u8; 65_536];
         loop {
-            let (n, from) = match self.socket.recv_from(&mut buf).await {
-                Ok(x) => x,
-                Err(e) => {
-                    warn!(error = %e, "carrier: receive failed");
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    continue;
-                }
-            };
-            let req = match SipMessage::parse(&buf[..n]) {
-                Ok(SipMessage::Request(r)) => r,
-                Ok(SipMessage::Response(_)) => continue,
-                Err(e) => {
-                    warn!(error = %e, "carrier: unparsable message");
-                    continue;
-                }
+            let (msg, from) = recv_sip(&self.socket, &mut buf, "carrier").await;
+            let SipMessage::Request(req) = msg else {
+                continue;
             };
             let Ok(call_id) = req.call_id().map(str::to_owned) else {
                 continue;
@@ -1751,16 +1739,9 @@ impl Caller {
     async fn serve(self: Arc<Self>) {
         let mut buf = vec![0u8; 65_536];
         loop {
-            let (n, from) = match self.socket.recv_from(&mut buf).await {
-                Ok(x) => x,
-                Err(e) => {
-                    warn!(error = %e, "caller: receive failed");
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    continue;
-                }
-            };
-            match SipMessage::parse(&buf[..n]) {
-                Ok(SipMessage::Response(resp)) => {
+            let (msg, from) = recv_sip(&self.socket, &mut buf, "caller").await;
+            match msg {
+                SipMessage::Response(resp) => {
                     let Ok(call_id) = resp.call_id() else {
                         continue;
                     };
@@ -1769,14 +1750,13 @@ impl Caller {
                         let _ = tx.send(resp);
                     }
                 }
-                Ok(SipMessage::Request(req)) => {
+                SipMessage::Request(req) => {
                     // The gateway's own requests (a BYE of the far end, OPTIONS).
                     if req.method != Method::Ack {
                         self.send(&req.response(StatusCode::OK, None).to_bytes(), from)
                             .await;
                     }
                 }
-                Err(e) => warn!(error = %e, "caller: unparsable message"),
             }
         }
     }
@@ -1997,4 +1977,23 @@ impl Caller {
 /// The method of a response's CSeq.
 fn cseq_method(r: &Response) -> Option<Method> {
     r.cseq().ok().map(|c| c.method)
+}
+
+/// The next SIP message on `socket` (receive errors and unparsable
+/// datagrams are logged and skipped).
+async fn recv_sip(socket: &UdpSocket, buf: &mut [u8], who: &str) -> (SipMessage, SocketAddr) {
+    loop {
+        let (n, from) = match socket.recv_from(buf).await {
+            Ok(x) => x,
+            Err(e) => {
+                warn!(error = %e, "{who}: receive failed");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        match SipMessage::parse(&buf[..n]) {
+            Ok(m) => return (m, from),
+            Err(e) => warn!(error = %e, "{who}: unparsable message"),
+        }
+    }
 }
