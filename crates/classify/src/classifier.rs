@@ -81,6 +81,12 @@ impl Classifier {
         }
     }
 
+    /// Bytes of state this call's classifier holds, inline and on the heap, at most (every
+    /// tracker slot in use). The library is shared by all calls and not counted.
+    pub fn state_bytes(&self) -> usize {
+        std::mem::size_of::<Classifier>() + self.frontend.heap_bytes() + self.matcher.heap_bytes()
+    }
+
     /// Samples consumed so far.
     pub fn position(&self) -> u64 {
         self.samples

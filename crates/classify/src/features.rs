@@ -169,6 +169,13 @@ impl Frontend {
         }
     }
 
+    /// Bytes this front end holds on the heap (FFT buffers).
+    pub fn heap_bytes(&self) -> usize {
+        self.input.capacity() * std::mem::size_of::<f32>()
+            + (self.spectrum.capacity() + self.scratch.capacity())
+                * std::mem::size_of::<Complex<f32>>()
+    }
+
     /// Analysis frames produced so far.
     pub fn frames(&self) -> u64 {
         self.frames

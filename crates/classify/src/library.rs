@@ -1,13 +1,14 @@
 //! The announcement library: reference fingerprints, the inverted index that finds candidate
 //! alignments in constant time per probe, and, per reference, the intervals it shares with
-//! another code's reference (so a decision is never made on a shared phrase).
+//! another code's reference (so a decision is never made on a shared phrase) and those
+//! references' alignments (its rivals, against which a call's evidence is weighed).
 
 use std::sync::Arc;
 
 use crate::codes::Code;
 use crate::error::{Error, Result};
 use crate::features::{
-    mask_vec, masked, Analysis, Correlation, Frontend, DIMS, FRAMES_PER_SECOND, HOP,
+    dot_pair, mask_vec, masked, Analysis, Correlation, Frontend, DIMS, FRAMES_PER_SECOND, HOP,
 };
 use crate::tone::ToneDetector;
 
@@ -43,12 +44,25 @@ const SHARED_MIN_HITS: usize = 10;
 const SHARED_PER_CODE: u32 = 6;
 /// Tables used to find shared phrases between references (clean against clean needs few).
 const SHARED_TABLES: usize = 5;
-/// Window (frames) over which two references are compared to verify a shared phrase.
-const SHARED_WIN: i64 = 50;
-/// Correlation of clean against clean above which a phrase counts as shared.
-const SHARED_CORR: f32 = 0.7;
+/// Half-width (frames) of the window centred on each frame over which two references are
+/// compared: about the matcher's own 200 ms window.
+const SHARED_HALF: i64 = 10;
+/// Correlation of clean against clean above which a frame counts as said by both. A call of
+/// the other code, through a channel, scores well below its clean correlation, so a frame
+/// this similar is one the matcher could credit to the wrong reference.
+const SHARED_CORR: f32 = 0.5;
+/// Shifts (frames) tried around the alignment the hits voted for (their bins are 4 wide).
+const SHARED_SHIFT: i64 = 3;
+/// Rival alignments kept per reference.
+const MAX_RIVALS: usize = 24;
+/// Shortest run of shared frames kept as a shared phrase.
+const SHARED_MIN_RUN: usize = 20;
 /// Frames added on each side of a shared interval.
-const SHARED_MARGIN: i64 = 15;
+const SHARED_MARGIN: i64 = 5;
+
+/// Another code's reference that says some of the same words: (its index, the frame offset
+/// from this reference's frames to its frames where it says them).
+pub(crate) type Rival = (u16, i32);
 
 /// One reference recording, fingerprinted.
 #[derive(Debug, Clone)]
@@ -63,6 +77,9 @@ pub struct Reference {
     pub(crate) mask: Vec<u32>,
     /// Intervals `[start, end)` of frames that some other code's reference also says.
     pub(crate) shared: Vec<(u32, u32)>,
+    /// Other codes' references that say some of the same words: (reference, frame offset
+    /// from this reference's frames to theirs).
+    pub(crate) rivals: Vec<Rival>,
     /// Window descriptors' keys, every `REF_STEP` frames: (end frame, key per table at
     /// `MAX_BITS`; a library uses the low bits it needs).
     keys: Vec<(u16, [u32; TABLES])>,
@@ -100,6 +117,7 @@ impl Reference {
             mv,
             mask,
             shared: Vec::new(),
+            rivals: Vec::new(),
             keys: Vec::new(),
         };
         r.keys = windows(&r)
@@ -339,9 +357,10 @@ impl Library {
             tables.push(Table { heads, postings });
         }
         let mut lib = Library { refs, bits, tables };
-        let shared: Vec<Vec<(u32, u32)>> = (0..lib.refs.len()).map(|i| lib.shared_of(i)).collect();
-        for (r, s) in lib.refs.iter_mut().zip(shared) {
+        let shared: Vec<_> = (0..lib.refs.len()).map(|i| lib.shared_of(i)).collect();
+        for (r, (s, rivals)) in lib.refs.iter_mut().zip(shared) {
             r.shared = s;
+            r.rivals = rivals;
         }
         lib
     }
@@ -393,7 +412,7 @@ impl Library {
     /// Intervals of reference `i` that another code's reference also says: alignments with
     /// many window hits in the first [`SHARED_TABLES`] tables, verified frame by frame by
     /// correlating the two clean references.
-    fn shared_of(&self, i: usize) -> Vec<(u32, u32)> {
+    fn shared_of(&self, i: usize) -> (Vec<(u32, u32)>, Vec<Rival>) {
         let r = &self.refs[i];
         let low = (1u32 << self.bits) - 1;
         // (other reference, offset bin of 4 frames, window end) for every hit.
@@ -445,6 +464,19 @@ impl Library {
         // Strongest first, so that the long shared phrases are verified before the
         // near-duplicates that would only find them again.
         candidates.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+        // Rivals: every alignment at which another code's reference says something this one
+        // says, strongest first; the matcher scores a call against them before it commits.
+        let mut rivals: Vec<Rival> = Vec::new();
+        for &(_, other_i, bin, _, _) in &candidates {
+            let offset = (bin * 4 + 2) as i32;
+            if rivals.len() < MAX_RIVALS
+                && !rivals
+                    .iter()
+                    .any(|&(o, d)| o == other_i && (d - offset).abs() <= 8)
+            {
+                rivals.push((other_i, offset));
+            }
+        }
         let mut per_code: Vec<(Code, u32)> = Vec::new();
         for &(_, other_i, bin, lo, hi) in &candidates {
             // What the hits span is already inside a verified shared interval: a contained
@@ -464,34 +496,18 @@ impl Library {
             }
             let offset = bin * 4 + 2;
             let other = &self.refs[other_i as usize];
-            marked.fill(false);
             // Hits are sparse (few tables): verify well beyond them, the correlation decides.
-            let mut start = (lo + 1 - WINDOW_FRAMES as i64 - 100).max(0);
-            let stop = (hi + 100).min(r.frames() as i64);
-            // Windows every half window, and one flush with the end of the region.
-            let last = stop - SHARED_WIN;
-            while start <= last {
-                let best = (-1..=1)
-                    .filter_map(|sh| corr_window(r, start, other, start + offset + sh, SHARED_WIN))
-                    .fold(f32::MIN, f32::max);
-                if best >= SHARED_CORR {
-                    for m in &mut marked[start as usize..(start + SHARED_WIN) as usize] {
-                        *m = true;
-                    }
-                }
-                start = if start < last {
-                    (start + SHARED_WIN / 2).min(last)
-                } else {
-                    last + 1
-                };
-            }
+            let from = (lo + 1 - WINDOW_FRAMES as i64 - 100).max(0);
+            let to = (hi + 100).min(r.frames() as i64);
+            marked.fill(false);
+            shared_frames(r, other, from, to, offset, &mut marked);
             let mut run_start = None;
-            for f in 0..=marked.len() {
-                let on = f < marked.len() && marked[f];
+            for f in from as usize..=to as usize {
+                let on = f < to as usize && marked[f];
                 match (on, run_start) {
                     (true, None) => run_start = Some(f),
                     (false, Some(a)) => {
-                        if f - a >= SHARED_WIN as usize {
+                        if f - a >= SHARED_MIN_RUN {
                             let a = (a as i64 - SHARED_MARGIN).max(0) as u32;
                             let b = (f as i64 + SHARED_MARGIN).min(r.frames() as i64) as u32;
                             out.push((a, b));
@@ -514,7 +530,61 @@ impl Library {
                 kept.push((a, b));
             }
         }
-        kept
+        (kept, rivals)
+    }
+}
+
+/// Marks `marked[i]` for the frames `from..to` of `a` that `b` also says at `a`-frame +
+/// `offset` (± [`SHARED_SHIFT`]): the correlation over the [`SHARED_HALF`]-frame
+/// neighbourhood of the frame is at least [`SHARED_CORR`]. Leaves other entries alone.
+fn shared_frames(
+    a: &Reference,
+    b: &Reference,
+    from: i64,
+    to: i64,
+    offset: i64,
+    marked: &mut [bool],
+) {
+    let len = (to - from).max(0) as usize;
+    // Prefix sums of the per-frame correlation terms, one set per shift.
+    let mut sums = vec![[0i64; 3]; len + 1];
+    let mut best = vec![f32::MIN; len];
+    for shift in -SHARED_SHIFT..=SHARED_SHIFT {
+        let mut count = vec![0u32; len + 1];
+        for i in 0..len {
+            let (pa, pb) = (from + i as i64, from + i as i64 + offset + shift);
+            let mut t = [0i64; 3];
+            let mut c = 0;
+            if pb >= 0 && (pb as usize) < b.frames() {
+                let (pa, pb) = (pa as usize, pb as usize);
+                if a.mask[pa] != 0 && b.mask[pb] != 0 {
+                    let (xy, xx, yy) = dot_pair(&a.fp[pa], &a.mv[pa], &b.fp[pb], &b.mv[pb]);
+                    t = [xy as i64, xx as i64, yy as i64];
+                    c = 1;
+                }
+            }
+            for k in 0..3 {
+                sums[i + 1][k] = sums[i][k] + t[k];
+            }
+            count[i + 1] = count[i] + c;
+        }
+        for (i, b) in best.iter_mut().enumerate() {
+            let lo = (i as i64 - SHARED_HALF).max(0) as usize;
+            let hi = (i as i64 + SHARED_HALF + 1).min(len as i64) as usize;
+            if count[hi] - count[lo] < SHARED_HALF as u32 / 2 {
+                continue;
+            }
+            let [xy, xx, yy] = [0, 1, 2].map(|k| sums[hi][k] - sums[lo][k]);
+            if xx > 0 && yy > 0 {
+                *b = b.max(xy as f32 / ((xx as f32) * (yy as f32)).sqrt());
+            }
+        }
+    }
+    for (i, &c) in best.iter().enumerate() {
+        let pa = from as usize + i;
+        if c >= SHARED_CORR {
+            marked[pa] = true;
+        }
     }
 }
 

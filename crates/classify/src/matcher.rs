@@ -4,8 +4,12 @@
 //! up in the library's index; hits vote for an alignment (reference, offset). An alignment
 //! with enough votes gets a tracker, which scores 200 ms windows of the call against the
 //! reference every 100 ms (following a ±1.5 % speed drift by small shifts) and keeps the run
-//! of consecutive agreeing speech. A tracker may commit when its run is long, agrees well, and
-//! reaches beyond every phrase its reference shares with another code.
+//! of consecutive agreeing speech. A tracker may commit when its run is long, agrees well,
+//! reaches beyond every phrase its reference shares with another code, agrees better with its
+//! reference than with any other code's reference aligned where the two say the same words
+//! (the difference can come only from the words that tell them apart), and, where the call
+//! spoke just before the run, agrees there too (a prompt reusing the reference's words in
+//! another sentence matches only in the middle).
 
 use std::sync::Arc;
 
@@ -34,6 +38,10 @@ const SHIFT: i64 = 2;
 const BACKFILL: u64 = 150;
 /// Largest speed difference followed, as a share (the spec allows ±1.5 %).
 const MAX_DRIFT: f32 = 0.025;
+/// Frames before a run that are checked for agreement with the reference.
+const CONTEXT: u64 = 40;
+/// Frames of run between two computations of a tracker's margin over its rivals.
+const RIVALS_EVERY: u32 = 30;
 /// Bitset words for ref positions of a run (one bit per frame).
 const RUN_WORDS: usize = MAX_REF_FRAMES.div_ceil(64);
 
@@ -57,6 +65,14 @@ pub struct Tuning {
     /// The run must score this much better at its alignment than shifted by 80-200 ms: a
     /// voice's rhythm alone correlates a little at any alignment; the same words line up.
     pub contrast: f32,
+    /// The run must score this much better against its reference than against any other
+    /// code's reference that says some of the same words, aligned where it says them: the
+    /// difference comes only from the words that tell the two apart.
+    pub rival_contrast: f32,
+    /// Where the call spoke just before the run, and the reference spoke there too, the two
+    /// must agree at least this much: a phrase said in another sentence (the same voice
+    /// reusing its words) matches the reference only in the middle.
+    pub context_min: f32,
 }
 
 impl Default for Tuning {
@@ -67,30 +83,34 @@ impl Default for Tuning {
             commit_mean: 0.4,
             min_run: 100,
             min_distinct: 40,
-            rival_margin: 0.12,
+            rival_margin: 0.08,
             relative_miss: 0.4,
             contrast: 0.2,
+            rival_contrast: 0.03,
+            context_min: 0.1,
         }
     }
 }
 
+/// One alignment bin's votes: 20 bytes, so the table is a third of the per-call state. Call
+/// frames are kept modulo 2^32 and compared by wrapping difference (ages are ≤ 100 frames).
 #[derive(Debug, Clone, Copy, Default)]
 struct Vote {
     reference: u16,
-    bin: i64,
     count: u16,
+    /// Sum of the voted offsets' positions inside the bin (0..BIN), to spawn at their mean.
+    within: u16,
+    bin: i32,
     /// Call frame of the first vote counted, plus one (0 = empty).
-    first: u64,
-    /// Sum of the exact offsets voted, to spawn at their mean.
-    offsets: i64,
+    first: u32,
     /// Call frame at which a tracker for this bin was last refused (0: never): its window
     /// is not checked again before `RECHECK` frames have passed.
-    refused: u64,
+    refused: u32,
 }
 
 /// Frames before a refused candidate's window is checked again (an exact copy of a reference
 /// votes for its own and its look-alikes' alignments on every probe).
-const RECHECK: u64 = 4;
+const RECHECK: u32 = 4;
 
 #[derive(Debug, Clone)]
 struct Tracker {
@@ -112,6 +132,9 @@ struct Tracker {
     ema: f32,
     last_good: u64,
     done: bool,
+    /// The last margin over rivals computed and the run length it was computed at: it moves
+    /// slowly, so it is recomputed only every [`RIVALS_EVERY`] frames of run.
+    rivals_cache: std::cell::Cell<Option<(u32, f32)>>,
 }
 
 impl Tracker {
@@ -178,6 +201,16 @@ impl Matcher {
         }
     }
 
+    /// Bytes this matcher holds on the heap (its ring, vote table and trackers; the library is
+    /// shared and not counted).
+    pub fn heap_bytes(&self) -> usize {
+        use std::mem::size_of;
+        size_of::<[[i8; DIMS]; RING]>() * 2
+            + size_of::<[u32; RING]>()
+            + size_of::<[Vote; VOTES]>()
+            + self.trackers.capacity() * (size_of::<Tracker>() + size_of::<[u64; RUN_WORDS]>())
+    }
+
     /// Best partial evidence seen: (mean score, speech frames) of the best run.
     pub fn best_partial(&self) -> (f32, u32) {
         self.best_partial
@@ -228,25 +261,32 @@ impl Matcher {
         };
         let lib = Arc::clone(&self.library);
         let bits = lib.bits();
+        // All the buckets first, then the votes: the bucket reads are independent of each
+        // other and of the vote table, so their cache misses overlap instead of queueing.
+        let mut buckets: [&[crate::library::Posting]; 2 * TABLES] = [&[]; 2 * TABLES];
         for t in 0..TABLES {
             let (key, weak) = hash(&desc, t, bits);
-            for k in [key, key ^ (1 << weak[0])] {
-                for p in lib.lookup(t, k) {
-                    self.vote(p.reference, p.frame as i64 - n as i64, n);
-                }
+            buckets[2 * t] = lib.lookup(t, key);
+            buckets[2 * t + 1] = lib.lookup(t, key ^ (1 << weak[0]));
+        }
+        for bucket in buckets {
+            for p in bucket {
+                self.vote(p.reference, p.frame as i64 - n as i64, n);
             }
         }
     }
 
     fn vote(&mut self, reference: u16, offset: i64, n: u64) {
-        let bin = offset.div_euclid(BIN);
-        let slot_of = |bin: i64| {
+        let bin = offset.div_euclid(BIN) as i32;
+        let within = offset.rem_euclid(BIN) as u16;
+        let now = (n as u32).wrapping_add(1).max(1);
+        let slot_of = |bin: i32| {
             let h = (reference as u64)
                 .wrapping_mul(0x9E37_79B9_7F4A_7C15)
                 .wrapping_add((bin as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F));
             (h >> 54) as usize % VOTES
         };
-        let stale = |v: &Vote| v.first == 0 || n + 1 > v.first + VOTE_WINDOW;
+        let stale = |v: &Vote| v.first == 0 || now.wrapping_sub(v.first) > VOTE_WINDOW as u32;
         let mut i = slot_of(bin);
         // Linear probing over a few slots; a stale or matching slot is taken.
         let mut chosen = None;
@@ -265,13 +305,13 @@ impl Matcher {
                 reference,
                 bin,
                 count: 0,
-                first: n + 1,
-                offsets: 0,
+                within: 0,
+                first: now,
                 refused: 0,
             };
         }
-        v.count += 1;
-        v.offsets += offset;
+        v.count = v.count.saturating_add(1);
+        v.within = v.within.saturating_add(within);
         // Count this bin with its neighbours: an alignment drifts across bin edges.
         let mut total = 0u32;
         let mut sum = 0i64;
@@ -281,17 +321,17 @@ impl Matcher {
                 let w = &self.votes[j];
                 if !stale(w) && w.reference == reference && w.bin == b {
                     total += w.count as u32;
-                    sum += w.offsets;
+                    sum += b as i64 * BIN * w.count as i64 + w.within as i64;
                     break;
                 }
                 j = (j + 1) % VOTES;
             }
         }
         let refused = self.votes[i].refused;
-        if total >= SPAWN_VOTES as u32 && (refused == 0 || n >= refused + RECHECK) {
+        if total >= SPAWN_VOTES as u32 && (refused == 0 || now.wrapping_sub(refused) >= RECHECK) {
             let mean = sum.div_euclid(total as i64);
             if !self.spawn(reference, mean, n) {
-                self.votes[i].refused = n.max(1);
+                self.votes[i].refused = now;
             }
         }
     }
@@ -346,6 +386,7 @@ impl Matcher {
             ema: 0.0,
             last_good: n,
             done: false,
+            rivals_cache: std::cell::Cell::new(None),
         };
         // Evaluate the recent past, oldest window first, so the run starts where it began.
         let back = BACKFILL.min(n).min(RING as u64 - WIN) / BLOCK * BLOCK;
@@ -540,11 +581,7 @@ impl Matcher {
     /// How much better the run's recent frames match at its alignment than off it.
     fn contrast(&self, t: &Tracker) -> f32 {
         let r = self.library.reference(t.reference);
-        let to = self.n.saturating_sub(1);
-        let from = t
-            .run_start
-            .max(self.n.saturating_sub(RING as u64 - 1))
-            .min(to);
+        let (from, to) = self.run_span(t);
         let Some(at) = (-1..=1)
             .filter_map(|d| self.corr_span(r, from, to, t.offset + d))
             .reduce(f32::max)
@@ -558,6 +595,69 @@ impl Matcher {
         at - off
     }
 
+    /// The call's frames of the run that the ring still holds.
+    fn run_span(&self, t: &Tracker) -> (u64, u64) {
+        let to = self.n.saturating_sub(1);
+        let from = t
+            .run_start
+            .max(self.n.saturating_sub(RING as u64 - 1))
+            .min(to);
+        (from, to)
+    }
+
+    /// Agreement of the call with the reference over the [`CONTEXT`] frames before the run
+    /// (1.0 when there is too little speech there on either side to say).
+    fn context(&self, t: &Tracker) -> f32 {
+        let oldest = self.n.saturating_sub(RING as u64 - 1);
+        if t.run_start < oldest + CONTEXT || t.run_start == 0 {
+            return 1.0;
+        }
+        let r = self.library.reference(t.reference);
+        (-1..=1)
+            .filter_map(|d| self.corr_span(r, t.run_start - CONTEXT, t.run_start - 1, t.offset + d))
+            .reduce(f32::max)
+            .unwrap_or(1.0)
+    }
+
+    /// How much better the run matches its reference than the best rival (another code's
+    /// reference at an alignment where the two say the same words).
+    fn over_rivals(&self, t: &Tracker) -> f32 {
+        if let Some((run, v)) = t.rivals_cache.get() {
+            if t.run_active >= run && t.run_active < run + RIVALS_EVERY {
+                return v;
+            }
+        }
+        let v = self.over_rivals_now(t);
+        t.rivals_cache.set(Some((t.run_active, v)));
+        v
+    }
+
+    fn over_rivals_now(&self, t: &Tracker) -> f32 {
+        let r = self.library.reference(t.reference);
+        let (from, to) = self.run_span(t);
+        let Some(own) = (-1..=1)
+            .filter_map(|d| self.corr_span(r, from, to, t.offset + d))
+            .reduce(f32::max)
+        else {
+            return 0.0;
+        };
+        let mut best = 0.0f32;
+        for &(other, delta) in &r.rivals {
+            let o = self.library.reference(other);
+            // Skip a rival whose frames the run does not reach at this alignment.
+            let at = t.offset + delta as i64;
+            if to as i64 + at + 3 < 0 || from as i64 + at - 3 >= o.frames() as i64 {
+                continue;
+            }
+            for d in -3..=3 {
+                if let Some(v) = self.corr_span(o, from, to, t.offset + delta as i64 + d) {
+                    best = best.max(v);
+                }
+            }
+        }
+        own - best
+    }
+
     fn commit_candidate(&self) -> Option<Match> {
         let tu = self.tuning;
         let mut winner: Option<(usize, f32)> = None;
@@ -566,8 +666,22 @@ impl Matcher {
             if t.run_active < tu.min_run || mean < tu.commit_mean || t.ema < tu.good {
                 continue;
             }
+            tracing::trace!(
+                reference = t.reference,
+                run = t.run_active,
+                mean,
+                ema = t.ema,
+                distinct = self.distinct_frames(t),
+                contrast = self.contrast(t),
+                over_rivals = self.over_rivals(t),
+                "candidate"
+            );
             // Cheapest test first: the contrast correlates the whole run eleven times.
-            if self.distinct_frames(t) < tu.min_distinct || self.contrast(t) < tu.contrast {
+            if self.distinct_frames(t) < tu.min_distinct
+                || self.contrast(t) < tu.contrast
+                || self.context(t) < tu.context_min
+                || self.over_rivals(t) < tu.rival_contrast
+            {
                 continue;
             }
             match winner {
@@ -591,6 +705,7 @@ impl Matcher {
             mean,
             distinct = self.distinct_frames(w),
             contrast = self.contrast(w),
+            over_rivals = self.over_rivals(w),
             "match"
         );
         Some(Match {

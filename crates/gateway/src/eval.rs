@@ -298,6 +298,8 @@ fn tuning_from_env() -> Tuning {
                 "rival_margin" => t.rival_margin = x,
                 "relative_miss" => t.relative_miss = x,
                 "contrast" => t.contrast = x,
+                "rival_contrast" => t.rival_contrast = x,
+                "context_min" => t.context_min = x,
                 _ => eprintln!("TONEGATE_TUNE: unknown key {k}"),
             }
         }
