@@ -373,6 +373,17 @@ impl Correlation {
         self.frames
     }
 
+    /// What was added after `earlier`, an earlier state of the same sums: a running sum's
+    /// window. Exact (integer sums).
+    pub fn since(&self, earlier: &Correlation) -> Correlation {
+        Correlation {
+            xy: self.xy - earlier.xy,
+            xx: self.xx - earlier.xx,
+            yy: self.yy - earlier.yy,
+            frames: self.frames - earlier.frames,
+        }
+    }
+
     /// The correlation, if at least `min_frames` frames were added and both sides carry energy.
     pub fn value(&self, min_frames: u32) -> Option<f32> {
         (self.frames >= min_frames && self.xx > 0 && self.yy > 0)

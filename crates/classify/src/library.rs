@@ -3,7 +3,7 @@
 //! another code's reference (so a decision is never made on a shared phrase) and those
 //! references' alignments (its rivals, against which a call's evidence is weighed).
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::codes::Code;
 use crate::error::{Error, Result};
@@ -80,9 +80,13 @@ pub struct Reference {
     /// Other codes' references that say some of the same words: (reference, frame offset
     /// from this reference's frames to theirs).
     pub(crate) rivals: Vec<Rival>,
-    /// Window descriptors' keys, every `REF_STEP` frames: (end frame, key per table at
-    /// `MAX_BITS`; a library uses the low bits it needs).
-    keys: Vec<(u16, [u32; TABLES])>,
+    /// End frame of each indexed window descriptor (every `REF_STEP` frames, where at least
+    /// half the frames carry speech).
+    ends: Vec<u16>,
+    /// The windows' keys at `MAX_BITS` (a library uses the low bits it needs), table by
+    /// table: table `t`'s are `keys[t * ends.len()..(t + 1) * ends.len()]`, contiguous for the
+    /// index build, which reads one table at a time.
+    keys: Vec<u32>,
 }
 
 impl Reference {
@@ -110,7 +114,8 @@ impl Reference {
             mv.push(mask_vec(m));
             mask.push(m);
         }
-        let mut r = Reference {
+        let (ends, keys) = window_keys(&fp, &mask);
+        Ok(Reference {
             name,
             code,
             fp,
@@ -118,18 +123,15 @@ impl Reference {
             mask,
             shared: Vec::new(),
             rivals: Vec::new(),
-            keys: Vec::new(),
-        };
-        r.keys = windows(&r)
-            .map(|(end, d)| {
-                let mut k = [0u32; TABLES];
-                for (t, key) in k.iter_mut().enumerate() {
-                    *key = hash(&d, t, MAX_BITS).0;
-                }
-                (end as u16, k)
-            })
-            .collect();
-        Ok(r)
+            ends,
+            keys,
+        })
+    }
+
+    /// The keys of table `t`, one per window of `ends`.
+    fn table_keys(&self, t: usize) -> &[u32] {
+        let n = self.ends.len();
+        &self.keys[t * n..(t + 1) * n]
     }
 
     /// The reference's name (its path in the library, usually).
@@ -264,14 +266,84 @@ pub(crate) fn hash(desc: &Descriptor, t: usize, bits: u32) -> (u32, [u8; 2]) {
     (key, [weakest[0].1, weakest[1].1])
 }
 
-/// The window descriptors of a reference: `(end frame, descriptor)` every `REF_STEP` frames.
-fn windows(r: &Reference) -> impl Iterator<Item = (usize, Descriptor)> + '_ {
-    (WINDOW_FRAMES - 1..r.frames())
-        .step_by(REF_STEP)
-        .filter_map(move |end| {
-            let first = end + 1 - WINDOW_FRAMES;
-            describe(|i| (&r.fp[first + i], r.mask[first + i])).map(|d| (end, d))
+/// The window descriptors of a reference every `REF_STEP` frames and their keys in every
+/// table at `MAX_BITS`: `(end frame per window, keys table by table)`. A window that
+/// [`describe`] refuses (too little speech) is left out.
+///
+/// The keys are exactly `hash(&describe(window), t, MAX_BITS).0`, but computed projection by
+/// projection over all windows at once rather than window by window (which cost 4 800
+/// scattered reads per window and most of a large library's load time). Windows start every
+/// `REF_STEP` frames and their segments every `SEG` frames, a multiple of it, so every
+/// descriptor value of every window is one of the segment sums taken at `REF_STEP` spacing;
+/// stored dimension by dimension, one tap of one projection over all windows is a contiguous
+/// run of them, and a projection is a dozen vector additions. The arithmetic is the same
+/// integer arithmetic: a segment sum is at most 4 × 128 in magnitude and a projection at most
+/// 12 times that, so `i16` holds both exactly.
+fn window_keys(fp: &[[i8; DIMS]], mask: &[u32]) -> (Vec<u16>, Vec<u32>) {
+    const _: () = assert!(SEG % REF_STEP == 0 && TAPS * SEG * 128 <= i16::MAX as usize);
+    let frames = fp.len();
+    if frames < WINDOW_FRAMES {
+        return (Vec::new(), Vec::new());
+    }
+    let windows = (frames - WINDOW_FRAMES) / REF_STEP + 1;
+    // Segment `s` of window `w` is the sum at position `w + s * SEG / REF_STEP`.
+    let positions = windows + (SEGS - 1) * (SEG / REF_STEP);
+    // sums[m * positions + p]: dimension `m` summed over frames `p * REF_STEP..+ SEG`.
+    // Fingerprints are zero outside their masks, so inactive frames add nothing, as in
+    // `describe`.
+    let mut sums = vec![0i16; DIMS * positions];
+    for p in 0..positions {
+        for d in &fp[p * REF_STEP..p * REF_STEP + SEG] {
+            for m in 0..DIMS {
+                sums[m * positions + p] += d[m] as i16;
+            }
+        }
+    }
+    // The windows `describe` accepts: at least half their frames active.
+    let mut active = vec![0u32; frames + 1];
+    for (f, &m) in mask.iter().enumerate() {
+        active[f + 1] = active[f] + u32::from(m != 0);
+    }
+    let kept: Vec<usize> = (0..windows)
+        .filter(|&w| {
+            let first = w * REF_STEP;
+            (active[first + WINDOW_FRAMES] - active[first]) as usize * 2 >= WINDOW_FRAMES
         })
+        .collect();
+    let ends = kept
+        .iter()
+        .map(|&w| (w * REF_STEP + WINDOW_FRAMES - 1) as u16)
+        .collect();
+    // Every window's keys, table by table; the refused windows are dropped at the end (a
+    // branch per window and bit cost more than the projections).
+    let mut all = vec![0u32; TABLES * windows];
+    let mut v = vec![0i16; windows];
+    for (pi, taps) in projections().iter().enumerate() {
+        let (t, b) = (pi / MAX_BITS as usize, pi % MAX_BITS as usize);
+        v.fill(0);
+        for &(i, s) in taps {
+            let (seg, m) = (i as usize / DIMS, i as usize % DIMS);
+            let start = m * positions + seg * (SEG / REF_STEP);
+            let run = &sums[start..start + windows];
+            // Two loops rather than a multiplication by `s`, so that each is a plain vector
+            // addition or subtraction.
+            if s > 0 {
+                v.iter_mut().zip(run).for_each(|(v, &x)| *v += x);
+            } else {
+                v.iter_mut().zip(run).for_each(|(v, &x)| *v -= x);
+            }
+        }
+        let table = &mut all[t * windows..(t + 1) * windows];
+        table
+            .iter_mut()
+            .zip(&v)
+            .for_each(|(key, &v)| *key |= u32::from(v > 0) << b);
+    }
+    let keys = (0..TABLES)
+        .flat_map(|t| kept.iter().map(move |&w| t * windows + w))
+        .map(|i| all[i])
+        .collect();
+    (ends, keys)
 }
 
 /// Where a key occurs: reference and frame.
@@ -288,6 +360,70 @@ struct Table {
     postings: Vec<Posting>,
 }
 
+impl Table {
+    /// Table `t` of the references' windows, keyed by the low `bits` bits of their keys.
+    fn build(refs: &[Reference], t: usize, bits: u32) -> Table {
+        let size = 1usize << bits;
+        let low = (1u32 << bits) - 1;
+        let mut counts = vec![0u32; size + 1];
+        for r in refs {
+            for k in r.table_keys(t) {
+                counts[(k & low) as usize] += 1;
+            }
+        }
+        for c in counts.iter_mut() {
+            if *c > MAX_POSTINGS {
+                *c = 0;
+            }
+        }
+        let mut heads = vec![0u32; size + 1];
+        let mut sum = 0u32;
+        for k in 0..size {
+            heads[k] = sum;
+            sum += counts[k];
+        }
+        heads[size] = sum;
+        let mut fill = heads.clone();
+        let mut postings = vec![
+            Posting {
+                reference: 0,
+                frame: 0
+            };
+            sum as usize
+        ];
+        for (ri, r) in refs.iter().enumerate() {
+            for (&end, k) in r.ends.iter().zip(r.table_keys(t)) {
+                let k = (k & low) as usize;
+                if counts[k] > 0 {
+                    postings[fill[k] as usize] = Posting {
+                        reference: ri as u16,
+                        frame: end,
+                    };
+                    fill[k] += 1;
+                }
+            }
+        }
+        Table { heads, postings }
+    }
+}
+
+/// `(0..jobs).map(job)` in order, the jobs run by `for_each` (see [`Library::new_with`]);
+/// a job it leaves out runs here.
+fn run_jobs<T: Send + Sync>(
+    for_each: &impl Fn(usize, &(dyn Fn(usize) + Sync)),
+    jobs: usize,
+    job: impl Fn(usize) -> T + Sync,
+) -> Vec<T> {
+    let done: Vec<OnceLock<T>> = (0..jobs).map(|_| OnceLock::new()).collect();
+    for_each(jobs, &|j| {
+        done[j].get_or_init(|| job(j));
+    });
+    done.into_iter()
+        .enumerate()
+        .map(|(j, d)| d.into_inner().unwrap_or_else(|| job(j)))
+        .collect()
+}
+
 /// A loaded, indexed library. Immutable: share it with `Arc` and swap the `Arc` to reload.
 #[derive(Debug)]
 pub struct Library {
@@ -301,7 +437,21 @@ impl Library {
     ///
     /// At most 65 535 references (the index stores their number in 16 bits); more are dropped
     /// with a warning.
-    pub fn new(mut refs: Vec<Reference>) -> Library {
+    pub fn new(refs: Vec<Reference>) -> Library {
+        Library::new_with(refs, |jobs, run| (0..jobs).for_each(run))
+    }
+
+    /// [`Library::new`], with its work handed to `for_each`, the caller's way of running
+    /// independent jobs: `for_each(jobs, run)` must call `run(j)` for every `j` in
+    /// `0..jobs`, in any order, on any threads. It is called once per stage (the hash tables;
+    /// then, per reference, what it shares with other codes, most of a large library's build).
+    /// The crate starts no thread itself; a caller with several cores can spread the jobs over
+    /// them. The jobs are pure and independent, so the library is the same however they run;
+    /// a job `for_each` leaves out runs on the calling thread afterwards.
+    pub fn new_with<F>(mut refs: Vec<Reference>, for_each: F) -> Library
+    where
+        F: Fn(usize, &(dyn Fn(usize) + Sync)),
+    {
         if refs.len() > u16::MAX as usize {
             tracing::warn!(
                 count = refs.len(),
@@ -309,55 +459,13 @@ impl Library {
             );
             refs.truncate(u16::MAX as usize);
         }
-        let total: usize = refs.iter().map(|r| r.keys.len()).sum();
+        let total: usize = refs.iter().map(|r| r.ends.len()).sum();
         // About two windows per bucket.
         let bits = ((total.max(1) as f64 / 2.0).log2().round() as u32).clamp(MIN_BITS, MAX_BITS);
-        let size = 1usize << bits;
-        let low = (1u32 << bits) - 1;
-        let mut tables = Vec::with_capacity(TABLES);
-        for t in 0..TABLES {
-            let mut counts = vec![0u32; size + 1];
-            for r in &refs {
-                for (_, k) in &r.keys {
-                    counts[(k[t] & low) as usize] += 1;
-                }
-            }
-            for c in counts.iter_mut() {
-                if *c > MAX_POSTINGS {
-                    *c = 0;
-                }
-            }
-            let mut heads = vec![0u32; size + 1];
-            let mut sum = 0u32;
-            for k in 0..size {
-                heads[k] = sum;
-                sum += counts[k];
-            }
-            heads[size] = sum;
-            let mut fill = heads.clone();
-            let mut postings = vec![
-                Posting {
-                    reference: 0,
-                    frame: 0
-                };
-                sum as usize
-            ];
-            for (ri, r) in refs.iter().enumerate() {
-                for (end, k) in &r.keys {
-                    let k = (k[t] & low) as usize;
-                    if counts[k] > 0 {
-                        postings[fill[k] as usize] = Posting {
-                            reference: ri as u16,
-                            frame: *end,
-                        };
-                        fill[k] += 1;
-                    }
-                }
-            }
-            tables.push(Table { heads, postings });
-        }
+        let tables = run_jobs(&for_each, TABLES, |t| Table::build(&refs, t, bits));
         let mut lib = Library { refs, bits, tables };
-        let shared: Vec<_> = (0..lib.refs.len()).map(|i| lib.shared_of(i)).collect();
+        let codes: Vec<Code> = lib.refs.iter().map(|r| r.code).collect();
+        let shared = run_jobs(&for_each, lib.refs.len(), |i| lib.shared_of(i, &codes));
         for (r, (s, rivals)) in lib.refs.iter_mut().zip(shared) {
             r.shared = s;
             r.rivals = rivals;
@@ -411,33 +519,38 @@ impl Library {
 
     /// Intervals of reference `i` that another code's reference also says: alignments with
     /// many window hits in the first [`SHARED_TABLES`] tables, verified frame by frame by
-    /// correlating the two clean references.
-    fn shared_of(&self, i: usize) -> (Vec<(u32, u32)>, Vec<Rival>) {
+    /// correlating the two clean references; and the alignments found (its rivals).
+    /// `codes[j]` is reference `j`'s code.
+    fn shared_of(&self, i: usize, codes: &[Code]) -> (Vec<(u32, u32)>, Vec<Rival>) {
         let r = &self.refs[i];
         let low = (1u32 << self.bits) - 1;
-        // (other reference, offset bin of 4 frames, window end) for every hit.
-        let mut hits: Vec<(u16, i64, i64)> = Vec::new();
-        for (end, keys) in &r.keys {
-            let end = *end as usize;
-            for (t, key) in keys.iter().enumerate().take(SHARED_TABLES) {
+        // Every hit as (other reference, offset bin of 4 frames, window end), packed into one
+        // integer so that sorting the integers sorts the triples (thousands of hits per
+        // reference: sorting tuples was a good part of the build). Gathered table by table,
+        // so that the lookups stay within one table's memory; the sort makes the order moot.
+        let mut hits: Vec<u64> = Vec::new();
+        for t in 0..SHARED_TABLES {
+            for (&end, &key) in r.ends.iter().zip(r.table_keys(t)) {
                 for p in self.lookup(t, key & low) {
-                    if self.refs[p.reference as usize].code != r.code {
+                    if codes[p.reference as usize] != r.code {
                         let off = (p.frame as i64 - end as i64).div_euclid(4);
-                        hits.push((p.reference, off, end as i64));
+                        hits.push(pack_hit(p.reference, off, end));
                     }
                 }
             }
         }
         hits.sort_unstable();
+        let hit = |h: usize| unpack_hit(hits[h]);
         // Groups of equal (reference, bin): start index and length.
         let mut groups: Vec<(u16, i64, usize, usize)> = Vec::new();
         let mut g = 0;
         while g < hits.len() {
             let mut h = g;
-            while h < hits.len() && hits[h].0 == hits[g].0 && hits[h].1 == hits[g].1 {
+            while h < hits.len() && hits[h] >> 16 == hits[g] >> 16 {
                 h += 1;
             }
-            groups.push((hits[g].0, hits[g].1, g, h - g));
+            let (other, bin, _) = hit(g);
+            groups.push((other, bin, g, h - g));
             g = h;
         }
         let mut out: Vec<(u32, u32)> = Vec::new();
@@ -447,13 +560,13 @@ impl Library {
         for (gi, &(other_i, bin, first, len)) in groups.iter().enumerate() {
             // Count this bin with its neighbours (an alignment straddles bins).
             let mut count = len;
-            let (mut lo, mut hi) = (hits[first].2, hits[first + len - 1].2);
+            let (mut lo, mut hi) = (hit(first).2, hit(first + len - 1).2);
             for nb in [gi.wrapping_sub(1), gi + 1] {
                 if let Some(&(o, b, f, l)) = groups.get(nb) {
                     if o == other_i && (b - bin).abs() == 1 {
                         count += l;
-                        lo = lo.min(hits[f].2);
-                        hi = hi.max(hits[f + l - 1].2);
+                        lo = lo.min(hit(f).2);
+                        hi = hi.max(hit(f + l - 1).2);
                     }
                 }
             }
@@ -488,7 +601,7 @@ impl Library {
             if out.iter().any(|&(a, b)| a <= span_a && span_b <= b) {
                 continue;
             }
-            let code = self.refs[other_i as usize].code;
+            let code = codes[other_i as usize];
             match per_code.iter_mut().find(|(c, _)| *c == code) {
                 Some((_, n)) if *n >= SHARED_PER_CODE => continue,
                 Some((_, n)) => *n += 1,
@@ -580,12 +693,40 @@ fn shared_frames(
             }
         }
     }
-    for (i, &c) in best.iter().enumerate() {
-        let pa = from as usize + i;
+    // A pause inside a shared phrase has nothing to compare (too few frames carry speech on
+    // both sides): it belongs to the phrase when what surrounds it is shared, or a run that
+    // spans the pause would look distinct.
+    let mut last_yes: Option<usize> = None;
+    for i in 0..len {
+        let c = best[i];
         if c >= SHARED_CORR {
-            marked[pa] = true;
+            if let Some(y) = last_yes {
+                if best[y + 1..i].iter().all(|&v| v == f32::MIN) {
+                    marked[from as usize + y + 1..from as usize + i].fill(true);
+                }
+            }
+            marked[from as usize + i] = true;
+            last_yes = Some(i);
         }
     }
+}
+
+/// Offset bins lie within ± `MAX_REF_FRAMES / 4`; biased by this they fit 16 bits.
+const BIN_BIAS: i64 = 1 << 15;
+const _: () = assert!((MAX_REF_FRAMES as i64 / 4) < BIN_BIAS && MAX_REF_FRAMES <= 1 << 16);
+
+/// A hit of [`Library::shared_of`] as one integer that sorts as `(other, bin, end)` does.
+fn pack_hit(other: u16, bin: i64, end: u16) -> u64 {
+    (other as u64) << 32 | ((bin + BIN_BIAS) as u64) << 16 | end as u64
+}
+
+/// `(other, bin, end)` back from [`pack_hit`].
+fn unpack_hit(h: u64) -> (u16, i64, i64) {
+    (
+        (h >> 32) as u16,
+        ((h >> 16) & 0xFFFF) as i64 - BIN_BIAS,
+        (h & 0xFFFF) as i64,
+    )
 }
 
 /// Correlation of `len` frames of `a` from `a0` with `b` from `b0`, over dimensions both
@@ -603,4 +744,189 @@ pub(crate) fn corr_window(a: &Reference, a0: i64, b: &Reference, b0: i64, len: i
         }
     }
     c.value(((len + 3) / 4) as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Fingerprints and masks with some silent frames, from a fixed seed.
+    fn frames(n: usize, seed: u64) -> (Vec<[i8; DIMS]>, Vec<u32>) {
+        let mut state = seed;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        (0..n)
+            .map(|f| {
+                let r = next();
+                // Silent stretches, so that some windows are refused.
+                let mask = if (f / 60) % 3 == 2 {
+                    0
+                } else {
+                    r as u32 & ((1 << DIMS) - 1)
+                };
+                let mut d = [0i8; DIMS];
+                for (m, x) in d.iter_mut().enumerate() {
+                    // The extremes too: a segment sum of -128s must not overflow.
+                    *x = if f % 11 == 0 { -128 } else { next() as i8 };
+                    if mask >> m & 1 == 0 {
+                        *x = 0;
+                    }
+                }
+                (masked(&d, mask), mask)
+            })
+            .unzip()
+    }
+
+    fn reference(n: usize, seed: u64) -> Reference {
+        let (fp, mask) = frames(n, seed);
+        from_frames(Code::BUSY, fp, mask)
+    }
+
+    fn from_frames(code: Code, fp: Vec<[i8; DIMS]>, mask: Vec<u32>) -> Reference {
+        let (ends, keys) = window_keys(&fp, &mask);
+        Reference {
+            name: format!("{code}/{}", fp.len()),
+            code,
+            mv: mask.iter().map(|&m| mask_vec(m)).collect(),
+            fp,
+            mask,
+            shared: Vec::new(),
+            rivals: Vec::new(),
+            ends,
+            keys,
+        }
+    }
+
+    #[test]
+    fn the_library_is_the_same_however_its_jobs_run() {
+        // Six references of three codes, each saying a stretch of the previous one.
+        let codes = [Code::BUSY, Code::NETWORK_BUSY, Code::EMPTY_NUMBER];
+        let sounds: Vec<_> = (0..6)
+            .map(|k| frames(700 + 50 * k, 20 + k as u64))
+            .collect();
+        let refs: Vec<Reference> = (0..6)
+            .map(|k| {
+                let (mut fp, mut mask) = sounds[k].clone();
+                let (pfp, pmask) = &sounds[(k + 5) % 6];
+                fp[100..300].copy_from_slice(&pfp[350..550]);
+                mask[100..300].copy_from_slice(&pmask[350..550]);
+                from_frames(codes[k % 3], fp, mask)
+            })
+            .collect();
+        let serial = Library::new(refs.clone());
+        // Backwards, and every third job left out (the library then runs it itself).
+        let other = Library::new_with(refs, |jobs, run| {
+            (0..jobs).rev().filter(|j| j % 3 != 1).for_each(run)
+        });
+        assert_eq!(serial.bits, other.bits);
+        for (a, b) in serial.tables.iter().zip(&other.tables) {
+            assert_eq!((&a.heads, &a.postings), (&b.heads, &b.postings));
+        }
+        for (a, b) in serial.references().iter().zip(other.references()) {
+            assert!(!a.shared_intervals().is_empty(), "{}", a.name());
+            assert_eq!(a.shared_intervals(), b.shared_intervals(), "{}", a.name());
+            assert_eq!(a.rivals, b.rivals, "{}", a.name());
+        }
+    }
+
+    #[test]
+    fn shared_frames_marks_what_both_say_and_little_else() {
+        let a = reference(700, 11);
+        // `b` agrees with `a` (plus a little noise) from its frame 100 on `a`'s frames 220
+        // to 520, and is unrelated elsewhere.
+        let mut b = reference(500, 12);
+        let (noise, _) = frames(300, 13);
+        for k in 0..300 {
+            b.fp[100 + k] = a.fp[220 + k];
+            b.mask[100 + k] = a.mask[220 + k];
+            b.mv[100 + k] = a.mv[220 + k];
+            if k % 7 == 0 {
+                b.fp[100 + k] = masked(&noise[k], b.mask[100 + k]);
+            }
+        }
+        // At the right alignment, and a frame or two off it (the hits' bins are 4 wide).
+        for offset in [-120, -118, -122] {
+            let mut marked = vec![false; a.frames()];
+            shared_frames(&a, &b, 150, 600, offset, &mut marked);
+            // Up to the pause at its end (`frames` is silent in 300..360 and 480..540): the
+            // pause in its middle belongs to it, the one at its end does not.
+            let inner = 220 + SHARED_HALF as usize..480;
+            let missing: Vec<usize> = inner.clone().filter(|&i| !marked[i]).collect();
+            assert!(
+                missing.is_empty(),
+                "offset {offset}: the common stretch is marked; not {missing:?}"
+            );
+            let edge = SHARED_HALF as usize;
+            assert!(
+                !marked[..220 - edge].iter().any(|&m| m)
+                    && !marked[520 + edge..].iter().any(|&m| m),
+                "offset {offset}: nothing beyond half a window of it"
+            );
+        }
+        // Far from the alignment, nothing (an offset at which `frames`' extreme frames, every
+        // 11th, do not line up with each other at any shift tried).
+        let mut marked = vec![false; a.frames()];
+        shared_frames(&a, &b, 0, 700, -302, &mut marked);
+        assert!(!marked.iter().any(|&m| m));
+    }
+
+    #[test]
+    fn packed_hits_sort_as_their_triples() {
+        let mut triples = vec![];
+        for other in [0u16, 1, 7, u16::MAX] {
+            for bin in [-750i64, -1, 0, 1, 749] {
+                for end in [47u16, 48, 2999] {
+                    triples.push((other, bin, end as i64));
+                }
+            }
+        }
+        let mut packed: Vec<u64> = triples
+            .iter()
+            .map(|&(o, b, e)| pack_hit(o, b, e as u16))
+            .collect();
+        packed.reverse();
+        packed.sort_unstable();
+        triples.sort_unstable();
+        let unpacked: Vec<_> = packed.into_iter().map(unpack_hit).collect();
+        assert_eq!(unpacked, triples);
+    }
+
+    #[test]
+    fn window_keys_are_the_hashes_of_the_window_descriptors() {
+        for (n, seed) in [
+            (0, 1),
+            (47, 2),
+            (48, 3),
+            (49, 4),
+            (50, 5),
+            (333, 6),
+            (1200, 7),
+        ] {
+            let (fp, mask) = frames(n, seed);
+            let (ends, keys) = window_keys(&fp, &mask);
+            let mut want_ends = Vec::new();
+            let mut want_keys: Vec<[u32; TABLES]> = Vec::new();
+            for end in (WINDOW_FRAMES - 1..n).step_by(REF_STEP) {
+                let first = end + 1 - WINDOW_FRAMES;
+                if let Some(d) = describe(|i| (&fp[first + i], mask[first + i])) {
+                    want_ends.push(end as u16);
+                    want_keys.push(std::array::from_fn(|t| hash(&d, t, MAX_BITS).0));
+                }
+            }
+            assert_eq!(ends, want_ends, "{n} frames");
+            assert!(
+                n < 300 || ends.len() < (n - WINDOW_FRAMES) / REF_STEP,
+                "none refused"
+            );
+            for t in 0..TABLES {
+                let got = &keys[t * ends.len()..(t + 1) * ends.len()];
+                let want: Vec<u32> = want_keys.iter().map(|k| k[t]).collect();
+                assert_eq!(got, want, "{n} frames, table {t}");
+            }
+        }
+    }
 }

@@ -2,7 +2,8 @@
 //! name begins with a hangupGcode (`2114/`, `2109-powered-off/`) is a reference of that code.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use tonegate_classify::{audio, Code, Library, Reference};
 
@@ -120,7 +121,9 @@ pub fn read_audio(path: &Path) -> Result<Vec<i16>, LibraryError> {
     })
 }
 
-/// Loads and indexes the library under `root`, decoding files on all cores.
+/// Loads and indexes the library under `root` on all cores: decoding and fingerprinting the
+/// files, then the index and each reference's shared phrases (what the classifier leaves to
+/// its caller's threads, see [`Library::new_with`]).
 pub fn load(root: &Path) -> Result<Arc<Library>, LibraryError> {
     let files = scan(root)?;
     if files.is_empty() {
@@ -128,41 +131,58 @@ pub fn load(root: &Path) -> Result<Arc<Library>, LibraryError> {
             path: root.to_path_buf(),
         });
     }
-    let workers = std::thread::available_parallelism()
-        .map_or(2, |n| n.get())
-        .min(files.len());
-    let chunk = files.len().div_ceil(workers);
-    let results: Vec<Result<Reference, LibraryError>> = std::thread::scope(|s| {
-        let handles: Vec<_> = files
-            .chunks(chunk)
-            .map(|part| {
-                s.spawn(move || {
-                    part.iter()
-                        .map(|(code, path)| {
-                            let pcm = read_audio(path)?;
-                            let name = path
-                                .strip_prefix(root)
-                                .unwrap_or(path)
-                                .to_string_lossy()
-                                .into_owned();
-                            Reference::new(*code, name, &pcm).map_err(|source| {
-                                LibraryError::Reference {
-                                    path: path.clone(),
-                                    source,
-                                }
-                            })
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            .collect()
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let load_one = |i: usize| {
+        let (code, path) = &files[i];
+        let pcm = read_audio(path)?;
+        let name = path
+            .strip_prefix(root)
+            .unwrap_or(path)
+            .to_string_lossy()
+            .into_owned();
+        Reference::new(*code, name, &pcm).map_err(|source| LibraryError::Reference {
+            path: path.clone(),
+            source,
+        })
+    };
+    let done: Vec<OnceLock<Result<Reference, LibraryError>>> =
+        files.iter().map(|_| OnceLock::new()).collect();
+    for_each_parallel(workers, files.len(), &|i| {
+        done[i].get_or_init(|| load_one(i));
     });
-    let refs = results.into_iter().collect::<Result<Vec<_>, _>>()?;
-    Ok(Arc::new(Library::new(refs)))
+    // In path order (the first failure is the first file that fails, however the work was
+    // spread); every job ran, so `load_one` here never runs again.
+    let refs = done
+        .into_iter()
+        .enumerate()
+        .map(|(i, d)| d.into_inner().unwrap_or_else(|| load_one(i)))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Arc::new(Library::new_with(refs, |jobs, run| {
+        for_each_parallel(workers, jobs, run)
+    })))
+}
+
+/// Calls `run(j)` for every `j` in `0..jobs` on up to `workers` scoped threads, each taking
+/// the next job when it is done with one: files and references differ in length, and a fixed
+/// split left one core idle while the other finished its share. A panic in a job is resumed
+/// here.
+fn for_each_parallel(workers: usize, jobs: usize, run: &(dyn Fn(usize) + Sync)) {
+    let next = AtomicUsize::new(0);
+    let work = || loop {
+        let j = next.fetch_add(1, Ordering::Relaxed);
+        if j >= jobs {
+            break;
+        }
+        run(j);
+    };
+    std::thread::scope(|s| {
+        // This thread is one of the workers.
+        let handles: Vec<_> = (1..workers.min(jobs)).map(|_| s.spawn(work)).collect();
+        work();
+        for h in handles {
+            h.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+        }
+    });
 }
 
 /// Adds a recording to the library as a reference of `code` (the learning
