@@ -582,10 +582,7 @@ impl Matcher {
     fn contrast(&self, t: &Tracker) -> f32 {
         let r = self.library.reference(t.reference);
         let (from, to) = self.run_span(t);
-        let Some(at) = (-1..=1)
-            .filter_map(|d| self.corr_span(r, from, to, t.offset + d))
-            .reduce(f32::max)
-        else {
+        let Some(at) = self.aligned(t, from, to) else {
             return 0.0;
         };
         let off = [-20i64, -16, -12, -8, 8, 12, 16, 20]
@@ -612,11 +609,17 @@ impl Matcher {
         if t.run_start < oldest + CONTEXT || t.run_start == 0 {
             return 1.0;
         }
+        self.aligned(t, t.run_start - CONTEXT, t.run_start - 1)
+            .unwrap_or(1.0)
+    }
+
+    /// Correlation of the call's frames `from..=to` with the tracker's reference at its
+    /// alignment (the best of ± 1 frame).
+    fn aligned(&self, t: &Tracker, from: u64, to: u64) -> Option<f32> {
         let r = self.library.reference(t.reference);
         (-1..=1)
-            .filter_map(|d| self.corr_span(r, t.run_start - CONTEXT, t.run_start - 1, t.offset + d))
+            .filter_map(|d| self.corr_span(r, from, to, t.offset + d))
             .reduce(f32::max)
-            .unwrap_or(1.0)
     }
 
     /// How much better the run matches its reference than the best rival (another code's
@@ -635,10 +638,7 @@ impl Matcher {
     fn over_rivals_now(&self, t: &Tracker) -> f32 {
         let r = self.library.reference(t.reference);
         let (from, to) = self.run_span(t);
-        let Some(own) = (-1..=1)
-            .filter_map(|d| self.corr_span(r, from, to, t.offset + d))
-            .reduce(f32::max)
-        else {
+        let Some(own) = self.aligned(t, from, to) else {
             return 0.0;
         };
         let mut best = 0.0f32;
