@@ -132,9 +132,10 @@ struct Tracker {
     ema: f32,
     last_good: u64,
     done: bool,
-    /// The last margin over rivals computed and the run length it was computed at: it moves
-    /// slowly, so it is recomputed only every [`RIVALS_EVERY`] frames of run.
-    rivals_cache: std::cell::Cell<Option<(u32, f32)>>,
+    /// The last margin over rivals computed, with the run (its start, its length) it was
+    /// computed for: it moves slowly, so it is recomputed only every [`RIVALS_EVERY`] frames
+    /// of the same run.
+    rivals_cache: std::cell::Cell<Option<(u64, u32, f32)>>,
 }
 
 impl Tracker {
@@ -625,13 +626,13 @@ impl Matcher {
     /// How much better the run matches its reference than the best rival (another code's
     /// reference at an alignment where the two say the same words).
     fn over_rivals(&self, t: &Tracker) -> f32 {
-        if let Some((run, v)) = t.rivals_cache.get() {
-            if t.run_active >= run && t.run_active < run + RIVALS_EVERY {
+        if let Some((start, run, v)) = t.rivals_cache.get() {
+            if start == t.run_start && t.run_active >= run && t.run_active < run + RIVALS_EVERY {
                 return v;
             }
         }
         let v = self.over_rivals_now(t);
-        t.rivals_cache.set(Some((t.run_active, v)));
+        t.rivals_cache.set(Some((t.run_start, t.run_active, v)));
         v
     }
 
@@ -673,7 +674,8 @@ impl Matcher {
                 ema = t.ema,
                 distinct = self.distinct_frames(t),
                 contrast = self.contrast(t),
-                over_rivals = self.over_rivals(t),
+                // Uncached: tracing must not change what the cache holds.
+                over_rivals = self.over_rivals_now(t),
                 "candidate"
             );
             // Cheapest test first: the contrast correlates the whole run eleven times.
