@@ -8,7 +8,7 @@ use std::sync::{Arc, OnceLock};
 use crate::codes::Code;
 use crate::error::{Error, Result};
 use crate::features::{
-    dot_pair, mask_vec, masked, Analysis, Correlation, Frontend, DIMS, FRAMES_PER_SECOND, HOP,
+    mask_vec, masked, Analysis, Correlation, Frontend, DIMS, FRAMES_PER_SECOND, HOP,
 };
 use crate::tone::ToneDetector;
 
@@ -659,37 +659,27 @@ fn shared_frames(
     marked: &mut [bool],
 ) {
     let len = (to - from).max(0) as usize;
-    // Prefix sums of the per-frame correlation terms, one set per shift.
-    let mut sums = vec![[0i64; 3]; len + 1];
+    // Running sums of the frame-by-frame correlation terms, one pass per shift: a window's
+    // sums are the difference of two (exact: the sums are integers).
+    let mut sums = vec![Correlation::default(); len + 1];
     let mut best = vec![f32::MIN; len];
     for shift in -SHARED_SHIFT..=SHARED_SHIFT {
-        let mut count = vec![0u32; len + 1];
         for i in 0..len {
             let (pa, pb) = (from + i as i64, from + i as i64 + offset + shift);
-            let mut t = [0i64; 3];
-            let mut c = 0;
+            let mut c = sums[i];
             if pb >= 0 && (pb as usize) < b.frames() {
                 let (pa, pb) = (pa as usize, pb as usize);
                 if a.mask[pa] != 0 && b.mask[pb] != 0 {
-                    let (xy, xx, yy) = dot_pair(&a.fp[pa], &a.mv[pa], &b.fp[pb], &b.mv[pb]);
-                    t = [xy as i64, xx as i64, yy as i64];
-                    c = 1;
+                    c.add(&a.fp[pa], &a.mv[pa], &b.fp[pb], &b.mv[pb]);
                 }
             }
-            for k in 0..3 {
-                sums[i + 1][k] = sums[i][k] + t[k];
-            }
-            count[i + 1] = count[i] + c;
+            sums[i + 1] = c;
         }
         for (i, b) in best.iter_mut().enumerate() {
             let lo = (i as i64 - SHARED_HALF).max(0) as usize;
             let hi = (i as i64 + SHARED_HALF + 1).min(len as i64) as usize;
-            if count[hi] - count[lo] < SHARED_HALF as u32 / 2 {
-                continue;
-            }
-            let [xy, xx, yy] = [0, 1, 2].map(|k| sums[hi][k] - sums[lo][k]);
-            if xx > 0 && yy > 0 {
-                *b = b.max(xy as f32 / ((xx as f32) * (yy as f32)).sqrt());
+            if let Some(v) = sums[hi].since(&sums[lo]).value(SHARED_HALF as u32 / 2) {
+                *b = b.max(v);
             }
         }
     }
