@@ -1891,18 +1891,22 @@ impl Caller {
         };
         report.status = Some(resp.status.code());
         let to = resp.header("To").unwrap_or("").to_owned();
+        // The ACK or BYE of this call (no Contact, no body).
+        let request = |method: Method, uri: String, branch: &str, cseq: &str| {
+            Request::new(method, uri)
+                .with_header("Via", format!("SIP/2.0/UDP {local};branch={branch};rport"))
+                .with_header("Max-Forwards", "70")
+                .with_header("From", from.clone())
+                .with_header("To", to.clone())
+                .with_header("Call-ID", call.call_id.clone())
+                .with_header("CSeq", cseq)
+                .to_bytes()
+        };
 
         if !resp.status.is_success() {
             // ACK for a failure: same branch, hop by hop.
-            let ack = Request::new(Method::Ack, ruri)
-                .with_header("Via", format!("SIP/2.0/UDP {local};branch={branch};rport"))
-                .with_header("Max-Forwards", "70")
-                .with_header("From", from)
-                .with_header("To", to)
-                .with_header("Call-ID", call.call_id.clone())
-                .with_header("CSeq", "1 ACK")
-                .to_bytes();
-            self.send(&ack, gw).await;
+            self.send(&request(Method::Ack, ruri, &branch, "1 ACK"), gw)
+                .await;
             return;
         }
 
@@ -1912,17 +1916,7 @@ impl Caller {
             .and_then(|c| NameAddr::parse(c, "Contact").ok())
             .map(|c| c.uri)
             .unwrap_or(ruri);
-        let ack = Request::new(Method::Ack, target.clone())
-            .with_header(
-                "Via",
-                format!("SIP/2.0/UDP {local};branch={};rport", rng.branch()),
-            )
-            .with_header("Max-Forwards", "70")
-            .with_header("From", from.clone())
-            .with_header("To", to.clone())
-            .with_header("Call-ID", call.call_id.clone())
-            .with_header("CSeq", "1 ACK")
-            .to_bytes();
+        let ack = request(Method::Ack, target.clone(), &rng.branch(), "1 ACK");
         self.send(&ack, gw).await;
         let hang_up = tokio::time::Instant::now() + HOLD;
         loop {
@@ -1935,17 +1929,7 @@ impl Caller {
                 Ok(Some(_)) => {}
             }
         }
-        let bye = Request::new(Method::Bye, target)
-            .with_header(
-                "Via",
-                format!("SIP/2.0/UDP {local};branch={};rport", rng.branch()),
-            )
-            .with_header("Max-Forwards", "70")
-            .with_header("From", from)
-            .with_header("To", to)
-            .with_header("Call-ID", call.call_id.clone())
-            .with_header("CSeq", "2 BYE")
-            .to_bytes();
+        let bye = request(Method::Bye, target, &rng.branch(), "2 BYE");
         self.send(&bye, gw).await;
         let give_up = tokio::time::Instant::now() + 64 * T1;
         let mut wait = T1;

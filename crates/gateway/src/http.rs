@@ -575,8 +575,8 @@ mod tests {
         task.abort();
     }
 
-    /// One raw HTTP/1.1 request; the whole response as text.
-    async fn raw_get(addr: std::net::SocketAddr, path: &str) -> String {
+    /// One raw HTTP/1.1 request; the whole response.
+    async fn raw_get_bytes(addr: std::net::SocketAddr, path: &str) -> Vec<u8> {
         let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
         s.write_all(
             format!("GET {path} HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n").as_bytes(),
@@ -585,7 +585,12 @@ mod tests {
         .unwrap();
         let mut out = Vec::new();
         s.read_to_end(&mut out).await.unwrap();
-        String::from_utf8_lossy(&out).into_owned()
+        out
+    }
+
+    /// One raw HTTP/1.1 request; the whole response as text.
+    async fn raw_get(addr: std::net::SocketAddr, path: &str) -> String {
+        String::from_utf8_lossy(&raw_get_bytes(addr, path).await).into_owned()
     }
 
     #[tokio::test]
@@ -604,15 +609,7 @@ mod tests {
         assert!(resp.starts_with("HTTP/1.1 200 OK\r\n"), "{resp}");
         assert!(resp.ends_with("\r\n\r\nok"), "{resp}");
 
-        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let path = path_of("x/y@h", SECRET);
-        s.write_all(
-            format!("GET {path} HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n").as_bytes(),
-        )
-        .await
-        .unwrap();
-        let mut out = Vec::new();
-        s.read_to_end(&mut out).await.unwrap();
+        let out = raw_get_bytes(addr, &path_of("x/y@h", SECRET)).await;
         let split = out.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
         let head = String::from_utf8_lossy(&out[..split]).to_ascii_lowercase();
         assert!(head.starts_with("http/1.1 200 ok"), "{head}");

@@ -30,6 +30,32 @@ fn tables(dir: &Path, rtp_ports: &str, http_port: u16, hook_port: u16, callback:
     )
 }
 
+/// A gateway whose trunk posts its events to the hook on `hook_port`, with `callback`'s
+/// trunk settings.
+fn start_hooked(
+    dir: &Path,
+    carrier_port: u16,
+    http_port: u16,
+    hook_port: u16,
+    callback: &str,
+) -> Gateway {
+    let tables = tables(dir, &rtp_ports(20).1, http_port, hook_port, callback);
+    start_gateway(dir, carrier_port, Proto::Udp, "", &tables)
+}
+
+/// `calls` calls that the carrier refuses with 486.
+fn refused_calls(dir: &Path, gw: &Gateway, carrier_port: u16, calls: u32) {
+    run_sipp_pair(
+        dir,
+        gw,
+        carrier_port,
+        "uac_expect_486.xml",
+        "uas_reject_486.xml",
+        calls,
+        &[],
+    );
+}
+
 fn run_sipp_pair(
     dir: &Path,
     gw: &Gateway,
@@ -179,13 +205,7 @@ fn answered_call_gives_a_call_end_record_with_its_duration() {
     let hook = Hook::start(0, |_| 200);
 
     let hook_port = hook.port;
-    let gw = start_gateway(
-        &dir,
-        carrier_port,
-        Proto::Udp,
-        "",
-        &tables(&dir, &rtp_ports(20).1, http_port, hook_port, ""),
-    );
+    let gw = start_hooked(&dir, carrier_port, http_port, hook_port, "");
     let sink = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let sink_port = sink.local_addr().unwrap().port().to_string();
     run_sipp_pair(
@@ -227,22 +247,8 @@ fn receiver_errors_are_retried_on_schedule_with_the_same_event_id() {
 
     let hook_port = hook.port;
     let callback = "events = [\"HangupCauseEvent\"]\nretry_interval_s = 0.5\nretries = 3";
-    let gw = start_gateway(
-        &dir,
-        carrier_port,
-        Proto::Udp,
-        "",
-        &tables(&dir, &rtp_ports(20).1, http_port, hook_port, callback),
-    );
-    run_sipp_pair(
-        &dir,
-        &gw,
-        carrier_port,
-        "uac_expect_486.xml",
-        "uas_reject_486.xml",
-        1,
-        &[],
-    );
+    let gw = start_hooked(&dir, carrier_port, http_port, hook_port, callback);
+    refused_calls(&dir, &gw, carrier_port, 1);
     let got = hook.wait_for(Duration::from_secs(15), |g| g.len() >= 3);
     assert_eq!(got.len(), 3, "{got:?}");
     let ids: Vec<_> = got
@@ -280,15 +286,7 @@ fn events_survive_sigkill_while_the_receiver_is_down() {
     );
     let gw = start_gateway(&dir, carrier_port, Proto::Udp, "", &tables);
     // Five rejected calls, nobody listening at the callback: 10 events stored, none delivered.
-    run_sipp_pair(
-        &dir,
-        &gw,
-        carrier_port,
-        "uac_expect_486.xml",
-        "uas_reject_486.xml",
-        5,
-        &[],
-    );
+    refused_calls(&dir, &gw, carrier_port, 5);
     assert!(
         wait_log(&gw.log, "webhook event stored", 10, Duration::from_secs(10)),
         "{}",
@@ -369,13 +367,7 @@ fn early_release_cuts_a_looping_announcement_short() {
 
     let hook_port = hook.port;
     let callback = "events = [\"HangupCauseEvent\"]\nearly_release = true";
-    let gw = start_gateway(
-        &dir,
-        carrier_port,
-        Proto::Udp,
-        "",
-        &tables(&dir, &rtp_ports(20).1, http_port, hook_port, callback),
-    );
+    let gw = start_hooked(&dir, carrier_port, http_port, hook_port, callback);
     let sink = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let sink_port = sink.local_addr().unwrap().port().to_string();
     run_sipp_pair(
@@ -535,22 +527,8 @@ fn given_up_events_stay_listable() {
 
     let hook_port = hook.port;
     let callback = "events = [\"HangupCauseEvent\"]\nretry_interval_s = 0.2\nretries = 1";
-    let mut gw = start_gateway(
-        &dir,
-        carrier_port,
-        Proto::Udp,
-        "",
-        &tables(&dir, &rtp_ports(20).1, http_port, hook_port, callback),
-    );
-    run_sipp_pair(
-        &dir,
-        &gw,
-        carrier_port,
-        "uac_expect_486.xml",
-        "uas_reject_486.xml",
-        1,
-        &[],
-    );
+    let mut gw = start_hooked(&dir, carrier_port, http_port, hook_port, callback);
+    refused_calls(&dir, &gw, carrier_port, 1);
     assert!(
         wait_log(&gw.log, "webhook given up", 1, Duration::from_secs(10)),
         "{}",
