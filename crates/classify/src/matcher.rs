@@ -270,6 +270,13 @@ impl Matcher {
             buckets[2 * t] = lib.lookup(t, key);
             buckets[2 * t + 1] = lib.lookup(t, key ^ (1 << weak[0]));
         }
+        // Touch each bucket's first posting before any vote: these loads are independent of
+        // each other, so their cache misses overlap; in the vote loop each waited for the last.
+        let touched = buckets
+            .iter()
+            .filter_map(|b| b.first())
+            .fold(0u16, |x, p| x ^ p.frame);
+        std::hint::black_box(touched);
         for bucket in buckets {
             for p in bucket {
                 self.vote(p.reference, p.frame as i64 - n as i64, n);
@@ -353,6 +360,7 @@ impl Matcher {
         let (scores, _, _) = self.window_scores(lib.reference(reference), offset, n);
         let score = scores.iter().copied().fold(f32::MIN, f32::max);
         if score < self.tuning.good {
+            tracing::trace!(n, reference, offset, score, "spawn refused: window");
             return false;
         }
         if self.trackers.len() >= TRACKERS {
@@ -366,6 +374,7 @@ impl Matcher {
                 .map(|(i, t)| (i, t.ema + t.run_active as f32 / 1000.0))
                 .fold((0, f32::MAX), |a, b| if b.1 < a.1 { b } else { a });
             if score <= weakest {
+                tracing::trace!(n, reference, offset, score, weakest, "spawn refused: full");
                 return false;
             }
             self.trackers.swap_remove(i);
@@ -676,6 +685,7 @@ impl Matcher {
                 contrast = self.contrast(t),
                 // Uncached: tracing must not change what the cache holds.
                 over_rivals = self.over_rivals_now(t),
+                context = self.context(t),
                 "candidate"
             );
             // Cheapest test first: the contrast correlates the whole run eleven times.
@@ -699,6 +709,7 @@ impl Matcher {
             .iter()
             .any(|t| t.code != w.code && t.run_active >= 30 && t.ema >= w.ema - tu.rival_margin);
         if rival {
+            tracing::trace!(reference = w.reference, "ambiguous");
             return None;
         }
         tracing::debug!(
