@@ -265,13 +265,18 @@ impl Matcher {
         };
         let lib = Arc::clone(&self.library);
         let bits = lib.bits();
-        // All the buckets first, then the votes: the bucket reads are independent of each
-        // other and of the vote table, so their cache misses overlap instead of queueing.
-        let mut buckets: [&[crate::library::Posting]; 2 * TABLES] = [&[]; 2 * TABLES];
-        for t in 0..TABLES {
+        // The keys, then all the buckets, then the votes: the bucket reads are independent of
+        // each other and of the vote table, so in a loop of their own their cache misses
+        // overlap instead of queueing (between two hashes they could not).
+        let mut keys = [(0u32, 0u32); TABLES];
+        for (t, k) in keys.iter_mut().enumerate() {
             let (key, weak) = hash(&desc, t, bits);
+            *k = (key, key ^ (1 << weak[0]));
+        }
+        let mut buckets: [&[crate::library::Posting]; 2 * TABLES] = [&[]; 2 * TABLES];
+        for (t, &(key, flipped)) in keys.iter().enumerate() {
             buckets[2 * t] = lib.lookup(t, key);
-            buckets[2 * t + 1] = lib.lookup(t, key ^ (1 << weak[0]));
+            buckets[2 * t + 1] = lib.lookup(t, flipped);
         }
         // Touch each bucket's first posting before any vote: these loads are independent of
         // each other, so their cache misses overlap; in the vote loop each waited for the last.
