@@ -89,7 +89,7 @@ impl Default for Tuning {
             rival_margin: 0.08,
             relative_miss: 0.4,
             contrast: 0.2,
-            rival_contrast: 0.03,
+            rival_contrast: 0.01,
             context_min: 0.1,
         }
     }
@@ -385,7 +385,8 @@ impl Matcher {
                 tracing::trace!(n, reference, offset, score, weakest, "spawn refused: full");
                 return false;
             }
-            self.trackers.swap_remove(i);
+            let out = self.trackers.swap_remove(i);
+            tracing::trace!(n, reference = out.reference, offset = out.offset, "evicted");
         }
         let code = lib.reference(reference).code();
         tracing::trace!(n, reference, offset, "spawn");
@@ -468,6 +469,7 @@ impl Matcher {
         if !any_ref {
             // The call has run past the reference's end (or not reached its start).
             if !backfill && end as i64 + tr.offset >= r.frames() as i64 {
+                tracing::trace!(end, reference = tr.reference, "ended: past the reference");
                 tr.done = true;
             }
             return;
@@ -518,6 +520,7 @@ impl Matcher {
                 tr.reset_run(end + 1);
                 tr.fails = 0;
                 if !backfill && end.saturating_sub(tr.last_good) > 60 {
+                    tracing::trace!(end, reference = tr.reference, "ended: no good window");
                     tr.done = true;
                 }
             }

@@ -7,8 +7,8 @@
 //! printed (`cargo test -p tonegate-classify --test devset_floors -- --nocapture`).
 //!
 //! Measured when last raised (the classifier is deterministic; `tonegate eval` gives the same):
-//! announcements 180/300 (60.0 %), tones 60/60, false codes on negatives 0/133, wrong codes
-//! 0/240, no wrong code on an announcement.
+//! announcements 183/300 (61.0 %), tones 60/60, false codes on negatives 0/133, wrong codes
+//! 0/243, no wrong code on an announcement.
 
 mod common;
 
@@ -19,8 +19,8 @@ use tonegate_classify::{Classifier, Label};
 
 /// Tone calls with the right code and label: at least this share. Measured: 60/60.
 const MIN_TONE_ACCURACY: f64 = 0.98;
-/// Announcement calls given the right code: at least this share. Measured: 60.0 %.
-const MIN_ANNOUNCEMENT_ACCURACY: f64 = 0.59;
+/// Announcement calls given the right code: at least this share. Measured: 61.0 %.
+const MIN_ANNOUNCEMENT_ACCURACY: f64 = 0.60;
 /// Emitted codes that are wrong (wrong announcement code, or any code on a negative): at most
 /// this share. Measured: 0 %; the goal is 0.3 %.
 const MAX_WRONG_CODE_RATE: f64 = 0.003;
