@@ -332,11 +332,7 @@ impl Plan {
                     k += 1;
                     let lead_ms = (rng.next_u64() % 6) as usize * 100;
                     let pcm = load(path)?;
-                    let name = path
-                        .strip_prefix(root)
-                        .unwrap_or(path)
-                        .to_string_lossy()
-                        .into_owned();
+                    let name = library::reference_name(root, path);
                     (
                         Some(code.get()),
                         Some(name),

@@ -121,6 +121,14 @@ pub fn read_audio(path: &Path) -> Result<Vec<i16>, LibraryError> {
     })
 }
 
+/// A reference's name: its path under the library folder (`2114-empty-number/cm.wav`).
+pub fn reference_name(root: &Path, path: &Path) -> String {
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .to_string_lossy()
+        .into_owned()
+}
+
 /// Loads and indexes the library under `root` on all cores: decoding and fingerprinting the
 /// files, then the index and each reference's shared phrases (what the classifier leaves to
 /// its caller's threads, see [`Library::new_with`]).
@@ -135,14 +143,11 @@ pub fn load(root: &Path) -> Result<Arc<Library>, LibraryError> {
     let load_one = |i: usize| {
         let (code, path) = &files[i];
         let pcm = read_audio(path)?;
-        let name = path
-            .strip_prefix(root)
-            .unwrap_or(path)
-            .to_string_lossy()
-            .into_owned();
-        Reference::new(*code, name, &pcm).map_err(|source| LibraryError::Reference {
-            path: path.clone(),
-            source,
+        Reference::new(*code, reference_name(root, path), &pcm).map_err(|source| {
+            LibraryError::Reference {
+                path: path.clone(),
+                source,
+            }
         })
     };
     let done: Vec<OnceLock<Result<Reference, LibraryError>>> =
