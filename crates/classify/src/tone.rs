@@ -17,6 +17,12 @@ const DEBOUNCE: u32 = 3;
 /// likely packet loss concealed by zeros than a cadence gap (the shortest gap, the
 /// unobtainable tone's 0.1 s - 15 %, is 8.5 frames).
 const ZERO_DEBOUNCE: u32 = 7;
+/// A gap must be at least this much quieter than the tone before it (mean level, dB). At the
+/// spec's lowest SNR (5 dB over the whole cadence, the tone on half the time) the noise in a
+/// gap is about 8 dB below the tone.
+const GAP_BELOW_TONE_DB: f32 = 3.0;
+/// Added to the length of a gap that is not quiet enough: no cadence range holds it.
+const LOUD_GAP: u32 = 1 << 20;
 /// Continuous tone this long is dial tone (frames).
 const DIAL_FRAMES: u32 = 300;
 
@@ -90,6 +96,12 @@ pub struct ToneDetector {
     closed: usize,
     tone_frames: u32,
     dial_reported: bool,
+    /// Levels (dB) summed over the current run, and over the pending frames.
+    run_db: f32,
+    pending_db: f32,
+    /// Mean level of the newest closed on segment, dB (0 before any: no gap is quiet enough
+    /// until a tone has been heard).
+    last_on_db: f32,
 }
 
 impl ToneDetector {
@@ -112,9 +124,12 @@ impl ToneDetector {
         }
         if tone == self.on {
             self.run += 1 + self.pending;
+            self.run_db += level_db + self.pending_db;
             self.pending = 0;
+            self.pending_db = 0.0;
             self.pending_zeroed = false;
         } else {
+            self.pending_db += level_db;
             if self.pending == 0 {
                 self.pending_zeroed = true;
             }
@@ -126,10 +141,24 @@ impl ToneDetector {
                 DEBOUNCE
             };
             if self.pending >= needed {
-                let ev = self.close(self.on, self.run);
+                // A cadence's gap is quieter than its tone (by the SNR and more: the tone is on
+                // half the time). A "gap" about as loud as the tone before it, such as music
+                // between two notes near 450 Hz, is no gap of any cadence.
+                let mean_db = self.run_db / self.run.max(1) as f32;
+                let frames = if !self.on && mean_db > self.last_on_db - GAP_BELOW_TONE_DB {
+                    self.run + LOUD_GAP
+                } else {
+                    self.run
+                };
+                if self.on {
+                    self.last_on_db = mean_db;
+                }
+                let ev = self.close(self.on, frames);
                 self.on = tone;
                 self.run = self.pending;
+                self.run_db = self.pending_db;
                 self.pending = 0;
+                self.pending_db = 0.0;
                 if ev.is_some() {
                     return ev;
                 }
@@ -253,7 +282,7 @@ mod tests {
             for &(on, n) in pattern {
                 for _ in 0..n {
                     let r = if on { 0.95 } else { 0.01 };
-                    if let Some(e) = d.push(r, -20.0, false) {
+                    if let Some(e) = d.push(r, if on { -20.0 } else { -45.0 }, false) {
                         out.push(e);
                     }
                 }
@@ -333,6 +362,36 @@ mod tests {
     }
 
     #[test]
+    fn a_gap_as_loud_as_the_tone_is_no_gap() {
+        // Music: a chord near 450 Hz on every other beat of 0.6 s, other notes as loud between
+        // them. The cadence is congestion's; the gaps are not quiet.
+        let mut d = ToneDetector::default();
+        let mut got = None;
+        for i in 0..1200u32 {
+            let on = (i / 60) % 2 == 0;
+            let (r, level) = if on { (0.8, -20.0) } else { (0.05, -21.0) };
+            got = got.or(d.push(r, level, false));
+        }
+        assert_eq!(got, None);
+        // The same cadence with quiet gaps (noise 8 dB down, the spec's lowest SNR) is
+        // congestion.
+        let mut d = ToneDetector::default();
+        let mut got = None;
+        for i in 0..1200u32 {
+            let on = (i / 60) % 2 == 0;
+            let (r, level) = if on { (0.8, -20.0) } else { (0.05, -28.0) };
+            got = got.or(d.push(r, level, false));
+        }
+        assert_eq!(
+            got,
+            Some(ToneEvent::Failure(
+                Code::NETWORK_BUSY,
+                Label::CongestionTone
+            ))
+        );
+    }
+
+    #[test]
     fn ringback_and_call_waiting_never_give_a_code() {
         let ring = drive(&[(true, 100), (false, 400)], 4);
         assert_eq!(first_failure(&ring), None);
@@ -354,7 +413,9 @@ mod tests {
                 // A 60 ms burst of concealed loss in every on-period.
                 let zeroed = on && (10..16).contains(&i);
                 let r = if on && !zeroed { 0.95 } else { 0.0 };
-                if let Some(ToneEvent::Failure(c, _)) = d.push(r, -20.0, zeroed) {
+                if let Some(ToneEvent::Failure(c, _)) =
+                    d.push(r, if on && !zeroed { -20.0 } else { -45.0 }, zeroed)
+                {
                     got.get_or_insert((c, cycle));
                 }
             }
