@@ -2,6 +2,11 @@
 //! alignments in constant time per probe, and, per reference, the intervals it shares with
 //! another code's reference (so a decision is never made on a shared phrase) and those
 //! references' alignments (its rivals, against which a call's evidence is weighed).
+//!
+//! A reference may carry no code: speech known to be no announcement (a carrier's connecting
+//! prompt, colour-ringback advertising) that a coded reference's words were mistaken for. What
+//! a coded reference shares with it counts as shared like anything shared with another code,
+//! and a call that agrees with it as well is no decision.
 
 use std::sync::{Arc, OnceLock};
 
@@ -68,7 +73,7 @@ pub(crate) type Rival = (u16, i32);
 #[derive(Debug, Clone)]
 pub struct Reference {
     name: String,
-    code: Code,
+    code: Option<Code>,
     /// Fingerprints, zero outside each frame's mask.
     pub(crate) fp: Vec<[i8; DIMS]>,
     /// Each frame's mask as a 0/1 vector.
@@ -93,7 +98,15 @@ impl Reference {
     /// Fingerprints a reference recording (8 kHz mono). Pure and independent of the rest of
     /// the library, so callers may run it on several threads.
     pub fn new(code: Code, name: impl Into<String>, samples: &[i16]) -> Result<Reference> {
-        let name = name.into();
+        Reference::build(Some(code), name.into(), samples)
+    }
+
+    /// Fingerprints a recording of speech that carries no code (see the module's text).
+    pub fn no_code(name: impl Into<String>, samples: &[i16]) -> Result<Reference> {
+        Reference::build(None, name.into(), samples)
+    }
+
+    fn build(code: Option<Code>, name: String, samples: &[i16]) -> Result<Reference> {
         let ms = samples.len() as u64 * 1000 / crate::SAMPLE_RATE as u64;
         if ms < MIN_REF_MS {
             return Err(Error::ReferenceTooShort {
@@ -139,8 +152,8 @@ impl Reference {
         &self.name
     }
 
-    /// The hangupGcode it is a recording of.
-    pub fn code(&self) -> Code {
+    /// The hangupGcode it is a recording of (`None`: speech that carries no code).
+    pub fn code(&self) -> Option<Code> {
         self.code
     }
 
@@ -464,7 +477,7 @@ impl Library {
         let bits = ((total.max(1) as f64 / 2.0).log2().round() as u32).clamp(MIN_BITS, MAX_BITS);
         let tables = run_jobs(&for_each, TABLES, |t| Table::build(&refs, t, bits));
         let mut lib = Library { refs, bits, tables };
-        let codes: Vec<Code> = lib.refs.iter().map(|r| r.code).collect();
+        let codes: Vec<Option<Code>> = lib.refs.iter().map(|r| r.code).collect();
         let shared = run_jobs(&for_each, lib.refs.len(), |i| lib.shared_of(i, &codes));
         for (r, (s, rivals)) in lib.refs.iter_mut().zip(shared) {
             r.shared = s;
@@ -500,7 +513,7 @@ impl Library {
 
     /// Distinct codes the library holds.
     pub fn codes(&self) -> Vec<Code> {
-        let mut c: Vec<Code> = self.refs.iter().map(|r| r.code).collect();
+        let mut c: Vec<Code> = self.refs.iter().filter_map(|r| r.code).collect();
         c.sort();
         c.dedup();
         c
@@ -520,9 +533,13 @@ impl Library {
     /// Intervals of reference `i` that another code's reference also says: alignments with
     /// many window hits in the first [`SHARED_TABLES`] tables, verified frame by frame by
     /// correlating the two clean references; and the alignments found (its rivals).
-    /// `codes[j]` is reference `j`'s code.
-    fn shared_of(&self, i: usize, codes: &[Code]) -> (Vec<(u32, u32)>, Vec<Rival>) {
+    /// `codes[j]` is reference `j`'s code. A reference without a code never decides, so it
+    /// needs neither.
+    fn shared_of(&self, i: usize, codes: &[Option<Code>]) -> (Vec<(u32, u32)>, Vec<Rival>) {
         let r = &self.refs[i];
+        if r.code.is_none() {
+            return (Vec::new(), Vec::new());
+        }
         let low = (1u32 << self.bits) - 1;
         // Every hit as (other reference, offset bin of 4 frames, window end), packed into one
         // integer so that sorting the integers sorts the triples (thousands of hits per
@@ -590,7 +607,7 @@ impl Library {
                 rivals.push((other_i, offset));
             }
         }
-        let mut per_code: Vec<(Code, u32)> = Vec::new();
+        let mut per_code: Vec<(Option<Code>, u32)> = Vec::new();
         for &(_, other_i, bin, lo, hi) in &candidates {
             // What the hits span is already inside a verified shared interval: a contained
             // interval changes no decision, so it is not worth verifying again.
@@ -780,7 +797,7 @@ mod tests {
         let (ends, keys) = window_keys(&fp, &mask);
         Reference {
             name: format!("{code}/{}", fp.len()),
-            code,
+            code: Some(code),
             mv: mask.iter().map(|&m| mask_vec(m)).collect(),
             fp,
             mask,

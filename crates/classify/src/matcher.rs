@@ -118,7 +118,9 @@ const RECHECK: u32 = 4;
 #[derive(Debug, Clone)]
 struct Tracker {
     reference: u16,
-    code: Code,
+    /// `None` for a reference that carries no code: it never wins, and blocks a winner it
+    /// does about as well as.
+    code: Option<Code>,
     /// Reference frame = call frame + offset.
     offset: i64,
     /// Alignment when the tracker started: drift from it is bounded by the speed tolerance.
@@ -684,7 +686,11 @@ impl Matcher {
         let mut winner: Option<(usize, f32)> = None;
         for (i, t) in self.trackers.iter().enumerate() {
             let mean = t.mean();
-            if t.run_active < tu.min_run || mean < tu.commit_mean || t.ema < tu.good {
+            if t.code.is_none()
+                || t.run_active < tu.min_run
+                || mean < tu.commit_mean
+                || t.ema < tu.good
+            {
                 continue;
             }
             tracing::trace!(
@@ -714,7 +720,8 @@ impl Matcher {
         }
         let (i, mean) = winner?;
         let w = &self.trackers[i];
-        // A tracker of another code that is doing about as well now makes it ambiguous.
+        // A tracker of another code (or of speech that carries none) that is doing about as
+        // well now makes it ambiguous.
         let rival = self
             .trackers
             .iter()
@@ -733,7 +740,7 @@ impl Matcher {
             "match"
         );
         Some(Match {
-            code: w.code,
+            code: w.code?,
             reference: w.reference,
             score: mean,
             run_frames: w.run_active,

@@ -281,15 +281,22 @@ impl Plan {
                 root.display()
             ));
         }
-        // Recordings by code, in code order.
+        // Recordings by code, in code order (the demo plays announcements: speech that
+        // carries no code is left out).
         let mut by_code: Vec<(Code, Vec<PathBuf>)> = Vec::new();
-        for (code, path) in files.iter() {
+        for (code, path) in files.iter().filter_map(|(c, p)| Some((c.as_ref()?, p))) {
             match by_code.iter_mut().find(|(c, _)| c == code) {
                 Some((_, v)) => v.push(path.clone()),
                 None => by_code.push((*code, vec![path.clone()])),
             }
         }
         by_code.sort_by_key(|(c, _)| c.get());
+        if by_code.is_empty() {
+            return Err(format!(
+                "no announcement recordings under {} (only speech that carries no code)",
+                root.display()
+            ));
+        }
 
         let mut rng = Rng::new(seed);
         let announcements = (calls as f64 * 0.6).round() as usize;

@@ -1,5 +1,8 @@
 //! Loading the announcement library from a folder tree: every audio file under a folder whose
-//! name begins with a hangupGcode (`2114/`, `2109-powered-off/`) is a reference of that code.
+//! name begins with a hangupGcode (`2114/`, `2109-powered-off/`) is a reference of that code,
+//! and every one under a folder named `none` or beginning with `none-` (`none-colour-ringback/`)
+//! is speech that carries no code: a prompt or advertisement once mistaken for an
+//! announcement, which the classifier then tells apart from it.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -61,8 +64,22 @@ pub fn code_of_folder(name: &str) -> Option<u16> {
     digits.parse().ok()
 }
 
-/// Every (code, file) of the library, sorted by path so loading is deterministic.
-pub fn scan(root: &Path) -> Result<Vec<(Code, PathBuf)>, LibraryError> {
+/// Whether a folder holds references that carry no code (`none`, `none-...`, `none_...`).
+pub fn is_no_code_folder(name: &str) -> bool {
+    name.strip_prefix("none")
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with(['-', '_', ' ', '.']))
+}
+
+/// What the files under a folder are references of.
+#[derive(Debug, Clone, Copy)]
+enum Folder {
+    Coded(Code),
+    NoCode,
+}
+
+/// Every (code, file) of the library (`None`: a reference that carries no code), sorted by
+/// path so loading is deterministic.
+pub fn scan(root: &Path) -> Result<Vec<(Option<Code>, PathBuf)>, LibraryError> {
     let mut out = Vec::new();
     walk(root, None, &mut out)?;
     out.sort_by(|a, b| a.1.cmp(&b.1));
@@ -71,8 +88,8 @@ pub fn scan(root: &Path) -> Result<Vec<(Code, PathBuf)>, LibraryError> {
 
 fn walk(
     dir: &Path,
-    code: Option<Code>,
-    out: &mut Vec<(Code, PathBuf)>,
+    folder: Option<Folder>,
+    out: &mut Vec<(Option<Code>, PathBuf)>,
 ) -> Result<(), LibraryError> {
     let io = |source| LibraryError::Io {
         path: dir.to_path_buf(),
@@ -88,19 +105,26 @@ fn walk(
         let kind = entry.file_type().map_err(io)?;
         if kind.is_dir() {
             let here = match code_of_folder(&name) {
-                Some(c) => Some(Code::new(c).ok_or(LibraryError::UnknownCode {
-                    path: path.clone(),
-                    code: c,
-                })?),
-                None => code,
+                Some(c) => Some(Folder::Coded(Code::new(c).ok_or(
+                    LibraryError::UnknownCode {
+                        path: path.clone(),
+                        code: c,
+                    },
+                )?)),
+                None if is_no_code_folder(&name) => Some(Folder::NoCode),
+                None => folder,
             };
             walk(&path, here, out)?;
-        } else if let Some(code) = code {
+        } else if let Some(folder) = folder {
             let ext = path
                 .extension()
                 .and_then(|e| e.to_str())
                 .map(str::to_ascii_lowercase);
             if ext.as_deref().is_some_and(|e| EXTENSIONS.contains(&e)) {
+                let code = match folder {
+                    Folder::Coded(c) => Some(c),
+                    Folder::NoCode => None,
+                };
                 out.push((code, path));
             }
         }
@@ -143,11 +167,14 @@ pub fn load(root: &Path) -> Result<Arc<Library>, LibraryError> {
     let load_one = |i: usize| {
         let (code, path) = &files[i];
         let pcm = read_audio(path)?;
-        Reference::new(*code, reference_name(root, path), &pcm).map_err(|source| {
-            LibraryError::Reference {
-                path: path.clone(),
-                source,
-            }
+        let name = reference_name(root, path);
+        match code {
+            Some(c) => Reference::new(*c, name, &pcm),
+            None => Reference::no_code(name, &pcm),
+        }
+        .map_err(|source| LibraryError::Reference {
+            path: path.clone(),
+            source,
         })
     };
     let done: Vec<OnceLock<Result<Reference, LibraryError>>> =
@@ -190,13 +217,14 @@ fn for_each_parallel(workers: usize, jobs: usize, run: &(dyn Fn(usize) + Sync)) 
     });
 }
 
-/// Adds a recording to the library as a reference of `code` (the learning
-/// loop: a call the classifier missed, labelled by a person). The file must
-/// decode; it is copied into the code's folder (the first one whose name
-/// begins with the code, else a new `<code>/`) under its own name, with a
+/// Adds a recording to the library as a reference of `code`, or of speech that carries no
+/// code when `code` is `None` (the learning loop: a call the classifier missed, or gave a
+/// code it should not have, labelled by a person). The file must decode; it is copied into
+/// the code's folder (the first one whose name begins with the code, else a new `<code>/`;
+/// for no code the first `none...` folder, else a new `none/`) under its own name, with a
 /// `-N` suffix rather than overwriting. Returns where it went.
-pub fn add(root: &Path, code: u16, file: &Path) -> Result<PathBuf, LibraryError> {
-    if Code::new(code).is_none() {
+pub fn add(root: &Path, code: Option<u16>, file: &Path) -> Result<PathBuf, LibraryError> {
+    if let Some(code) = code.filter(|&c| Code::new(c).is_none()) {
         return Err(LibraryError::UnknownCode {
             path: file.to_path_buf(),
             code,
@@ -212,14 +240,20 @@ pub fn add(root: &Path, code: u16, file: &Path) -> Result<PathBuf, LibraryError>
         .map_err(io(root))?
         .filter_map(Result::ok)
         .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-        .filter(|e| code_of_folder(&e.file_name().to_string_lossy()) == Some(code))
+        .filter(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            match code {
+                Some(code) => code_of_folder(&name) == Some(code),
+                None => is_no_code_folder(&name),
+            }
+        })
         .map(|e| e.path())
         .collect();
     folders.sort();
     let folder = match folders.into_iter().next() {
         Some(f) => f,
         None => {
-            let f = root.join(code.to_string());
+            let f = root.join(code.map_or_else(|| "none".to_owned(), |c| c.to_string()));
             std::fs::create_dir_all(&f).map_err(io(&f))?;
             f
         }
@@ -265,22 +299,31 @@ mod tests {
         std::fs::create_dir_all(root.join("2109-powered-off")).unwrap();
         let src = default_root().join("2114-empty-number/cm.wav");
         // A code with a folder, and one without.
-        let a = add(&root, 2109, &src).unwrap();
+        let a = add(&root, Some(2109), &src).unwrap();
         assert_eq!(a, root.join("2109-powered-off/cm.wav"));
-        let b = add(&root, 2109, &src).unwrap();
+        let b = add(&root, Some(2109), &src).unwrap();
         assert_eq!(b, root.join("2109-powered-off/cm-1.wav"));
-        let c = add(&root, 2114, &src).unwrap();
+        let c = add(&root, Some(2114), &src).unwrap();
         assert_eq!(c, root.join("2114/cm.wav"));
         assert!(matches!(
-            add(&root, 1017, &src),
+            add(&root, Some(1017), &src),
             Err(LibraryError::UnknownCode { .. })
         ));
+        // Speech that carries no code goes to a `none` folder, and loads without a code.
+        let d = add(&root, None, &src).unwrap();
+        assert_eq!(d, root.join("none/cm.wav"));
         // Not audio: refused, nothing copied.
         let junk = root.join("junk.wav");
         std::fs::write(&junk, b"not a wav").unwrap();
-        assert!(add(&root, 2114, &junk).is_err());
+        assert!(add(&root, Some(2114), &junk).is_err());
         assert!(!root.join("2114/junk.wav").exists());
-        assert_eq!(scan(&root).unwrap().len(), 3);
+        let files = scan(&root).unwrap();
+        assert_eq!(files.len(), 4);
+        assert_eq!(
+            files.iter().filter(|(c, _)| c.is_none()).count(),
+            1,
+            "{files:?}"
+        );
         let _ = std::fs::remove_dir_all(&root);
     }
 
@@ -292,5 +335,9 @@ mod tests {
         assert_eq!(code_of_folder("21145"), None);
         assert_eq!(code_of_folder("misc"), None);
         assert_eq!(code_of_folder("2114abc"), None);
+        assert!(is_no_code_folder("none"));
+        assert!(is_no_code_folder("none-colour-ringback"));
+        assert!(!is_no_code_folder("nonesuch"));
+        assert!(!is_no_code_folder("2114"));
     }
 }

@@ -109,8 +109,12 @@ enum LibraryAction {
         #[arg(long)]
         library: Option<PathBuf>,
         /// The hangupGcode the recordings say (2101-2118).
+        #[arg(long, required_unless_present = "no_code", conflicts_with = "no_code")]
+        code: Option<u16>,
+        /// The recordings are speech that carries no code (a prompt or advertisement the
+        /// classifier gave a code to): they go to the library's `none` folder.
         #[arg(long)]
-        code: u16,
+        no_code: bool,
         /// Audio files (WAV or MP3).
         #[arg(required = true)]
         files: Vec<PathBuf>,
@@ -138,6 +142,7 @@ fn main() -> ExitCode {
                     library,
                     code,
                     files,
+                    ..
                 }),
             ..
         } => add_to_library(&library.unwrap_or_else(library::default_root), code, &files),
@@ -280,7 +285,7 @@ fn list_outbox(config: &std::path::Path, json: bool) -> ExitCode {
 
 fn add_to_library(
     root: &std::path::Path,
-    code: u16,
+    code: Option<u16>,
     files: &[PathBuf],
 ) -> Result<ExitCode, library::LibraryError> {
     for f in files {
@@ -297,12 +302,17 @@ fn list_library(root: &std::path::Path, shared: bool) -> Result<ExitCode, librar
         "reference", "code", "ms", "distinct"
     );
     for r in lib.references() {
+        // A reference without a code never decides: what it shares is not looked for.
+        let (code, distinct) = match r.code() {
+            Some(c) => (c.to_string(), format!("{:.0}%", r.distinct_share() * 100.0)),
+            None => ("none".to_owned(), "-".to_owned()),
+        };
         println!(
-            "{:<44} {:>5} {:>8} {:>8.0}%",
+            "{:<44} {:>5} {:>8} {:>9}",
             r.name(),
-            r.code(),
+            code,
             r.duration_ms(),
-            r.distinct_share() * 100.0
+            distinct
         );
         if shared {
             let ranges: Vec<String> = r

@@ -343,6 +343,56 @@ fn library_lists_the_54_shipped_references() {
     }
 }
 
+/// `library add --no-code` files a recording as speech that carries no code: the listing
+/// shows it without one, and `--code` or `--no-code` must be given, not both.
+#[test]
+fn library_add_no_code_files_a_reference_without_a_code() {
+    let lib = scratch("no-code");
+    let src = root().join("testdata/library/2114-empty-number/cm.wav");
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_tonegate"))
+            .args(args)
+            .arg("--library")
+            .arg(&lib)
+            .output()
+            .expect("run tonegate")
+    };
+    let src = src.to_str().expect("UTF-8 path");
+    for args in [
+        vec!["library", "add", "--code", "2114", src],
+        vec!["library", "add", "--no-code", src],
+    ] {
+        let out = run(&args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert!(lib.join("none/cm.wav").is_file());
+    for args in [
+        vec!["library", "add", src],
+        vec!["library", "add", "--code", "2114", "--no-code", src],
+    ] {
+        let out = run(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?} must be refused");
+    }
+    let out = run(&["library"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).expect("UTF-8");
+    let codes: Vec<&str> = text
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .collect();
+    assert_eq!(codes, ["2114", "none"], "{text}");
+    let _ = std::fs::remove_dir_all(&lib);
+}
+
 /// `check-config` accepts the documented configuration and names the key
 /// and the line of each mistake.
 #[test]
