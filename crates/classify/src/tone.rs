@@ -363,27 +363,20 @@ mod tests {
 
     #[test]
     fn a_gap_as_loud_as_the_tone_is_no_gap() {
-        // Music: a chord near 450 Hz on every other beat of 0.6 s, other notes as loud between
-        // them. The cadence is congestion's; the gaps are not quiet.
-        let mut d = ToneDetector::default();
-        let mut got = None;
-        for i in 0..1200u32 {
-            let on = (i / 60) % 2 == 0;
-            let (r, level) = if on { (0.8, -20.0) } else { (0.05, -21.0) };
-            got = got.or(d.push(r, level, false));
-        }
-        assert_eq!(got, None);
-        // The same cadence with quiet gaps (noise 8 dB down, the spec's lowest SNR) is
-        // congestion.
-        let mut d = ToneDetector::default();
-        let mut got = None;
-        for i in 0..1200u32 {
-            let on = (i / 60) % 2 == 0;
-            let (r, level) = if on { (0.8, -20.0) } else { (0.05, -28.0) };
-            got = got.or(d.push(r, level, false));
-        }
+        // Congestion's cadence, notes near 450 Hz at -20 dB, with the given level between them.
+        let first_event = |gap_db: f32| {
+            let mut d = ToneDetector::default();
+            (0..1200u32).find_map(|i| {
+                let on = (i / 60) % 2 == 0;
+                let (r, level) = if on { (0.8, -20.0) } else { (0.05, gap_db) };
+                d.push(r, level, false)
+            })
+        };
+        // Music: other notes as loud between the chords: no gap, no cadence.
+        assert_eq!(first_event(-21.0), None);
+        // Noise 8 dB down between them (the spec's lowest SNR): congestion.
         assert_eq!(
-            got,
+            first_event(-28.0),
             Some(ToneEvent::Failure(
                 Code::NETWORK_BUSY,
                 Label::CongestionTone
