@@ -57,8 +57,7 @@ pub fn code_of_folder(name: &str) -> Option<u16> {
     if digits.len() != 4 {
         return None;
     }
-    let rest = &name[digits.len()..];
-    if !(rest.is_empty() || rest.starts_with(['-', '_', ' ', '.'])) {
+    if !ends_the_word(&name[digits.len()..]) {
         return None;
     }
     digits.parse().ok()
@@ -66,8 +65,13 @@ pub fn code_of_folder(name: &str) -> Option<u16> {
 
 /// Whether a folder holds references that carry no code (`none`, `none-...`, `none_...`).
 pub fn is_no_code_folder(name: &str) -> bool {
-    name.strip_prefix("none")
-        .is_some_and(|rest| rest.is_empty() || rest.starts_with(['-', '_', ' ', '.']))
+    name.strip_prefix("none").is_some_and(ends_the_word)
+}
+
+/// Whether what follows a folder name's leading word (`2114`, `none`) leaves it a word of its
+/// own: nothing, or a separator before a description (`-empty-number`).
+fn ends_the_word(rest: &str) -> bool {
+    rest.is_empty() || rest.starts_with(['-', '_', ' ', '.'])
 }
 
 /// What the files under a folder are references of.
