@@ -19,14 +19,19 @@ pub fn read_audio(path: &Path) -> Vec<i16> {
     audio::decode(&bytes, ext).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// The shipped library's files as `(code, name, samples)`, sorted by path. The code is the
-/// four digits the folder name begins with (`2114-empty-number/cm.wav` → 2114).
+/// The shipped library's coded files as `(code, name, samples)`, sorted by path. The code is
+/// the four digits the folder name begins with (`2114-empty-number/cm.wav` → 2114); the
+/// `none-…` folders (speech without a code) are left out.
 pub fn library_recordings() -> Vec<(Code, String, Vec<i16>)> {
     let root = testdata().join("library");
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
         .unwrap_or_else(|e| panic!("{}: {e}", root.display()))
         .map(|e| e.expect("library entry").path())
         .filter(|p| p.is_dir())
+        .filter(|p| {
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            name != "none" && !name.starts_with("none-")
+        })
         .collect();
     dirs.sort();
     let mut out = Vec::new();

@@ -23,7 +23,7 @@ import wave
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from texts import WORDINGS, ADS, CARRIER_NEG  # noqa: E402
+from texts import WORDINGS, ADS, CARRIER_NEG, LIBRARY_PROMPTS  # noqa: E402
 
 SR = 8000
 FRAME = 160  # 20 ms RTP frame
@@ -461,6 +461,15 @@ def build_library(out):
         os.makedirs(d, exist_ok=True)
         write_wav16(os.path.join(d, cc + '.wav'), y)
         rows.append((code, cc, zh, py, en))
+    # Known connecting prompts, filed without a code (see LIBRARY_PROMPTS). Made after the
+    # coded references and from no random draw, so the dev set does not depend on them.
+    d = os.path.join(lib, 'none-prompts')
+    os.makedirs(d, exist_ok=True)
+    for cc in CARRIER_ORDER:
+        v = CARRIERS[cc]
+        for i, (zh, py, en) in enumerate(LIBRARY_PROMPTS[cc]):
+            write_wav16(os.path.join(d, '%s-%d.wav' % (cc, i)),
+                        speak_cycle(v['zh'], v['en'], py, en, v['pause']))
     with open(os.path.join(out, 'wordings.tsv'), 'w', encoding='utf-8', newline='\n') as f:
         f.write('code\tcarrier\tzh\tpinyin\ten\n')
         for r in rows:

@@ -246,3 +246,37 @@ CARRIER_NEG = {
          ''),
     ],
 }
+
+# Connecting prompts an operator has already collected from each carrier and filed in the
+# library as references without a code (library/none-prompts/). Their wordings are NOT the
+# ones the dev set's negatives use (CARRIER_NEG): they stand for the prompts an operator
+# learned earlier, and the dev set checks that they generalise to the carrier's other
+# prompts. They reuse the carriers' connecting vocabulary ("请不要挂机", "正在为您转接",
+# "请稍候", "Please hold on"), which then no longer counts as distinguishing any code.
+# (zh, pinyin, en)
+LIBRARY_PROMPTS = {
+    'cm': [
+        ('请不要挂机，电话正在为您转接中，请稍候。',
+         'qing3 bu2 yao4 gua4 ji1, dian4 hua4 zheng4 zai4 wei4 nin2 zhuan3 jie1 zhong1, qing3 shao1 hou4.',
+         'Please hold on, we are connecting you.'),
+        ('您好，中国移动提醒您，您拨打的电话正在呼叫中，请稍候。',
+         'nin2 hao3, zhong1 guo2 yi2 dong4 ti2 xing3 nin2, nin2 bo1 da3 de5 dian4 hua4 zheng4 zai4 hu1 jiao4 zhong1, qing3 shao1 hou4.',
+         'Please hold on, the call is in progress.'),
+    ],
+    'cu': [
+        ('请不要挂机，您拨打的用户正在呼叫中，请稍候。',
+         'qing3 bu2 yao4 gua4 ji1, nin2 bo1 da3 de5 yong4 hu4 zheng4 zai4 hu1 jiao4 zhong1, qing3 shao1 hou4.',
+         'Please wait, the call is in progress.'),
+        ('您好，中国联通提醒您，电话正在为您转接，请稍候。',
+         'nin2 hao3, zhong1 guo2 lian2 tong1 ti2 xing3 nin2, dian4 hua4 zheng4 zai4 wei4 nin2 zhuan3 jie1, qing3 shao1 hou4.',
+         'Please hold, we are connecting you.'),
+    ],
+    'ct': [
+        ('请不要挂机，您所拨的号码正在呼叫中，请稍候。',
+         'qing3 bu2 yao4 gua4 ji1, nin2 suo3 bo1 de5 hao4 ma3 zheng4 zai4 hu1 jiao4 zhong1, qing3 shao1 hou4.',
+         'Please hold on, the call is in progress.'),
+        ('您好，中国电信提醒您，电话正在为您转接，请稍候。',
+         'nin2 hao3, zhong1 guo2 dian4 xin4 ti2 xing3 nin2, dian4 hua4 zheng4 zai4 wei4 nin2 zhuan3 jie1, qing3 shao1 hou4.',
+         'Please wait, we are connecting you.'),
+    ],
+}

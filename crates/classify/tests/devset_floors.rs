@@ -6,9 +6,14 @@
 //! classifier improves, raise them to just under the new measurement. The measurement is
 //! printed (`cargo test -p tonegate-classify --test devset_floors -- --nocapture`).
 //!
-//! Measured when last raised (the classifier is deterministic; `tonegate eval` gives the same):
-//! announcements 183/300 (61.0 %), tones 60/60, false codes on negatives 0/133, wrong codes
-//! 0/243, no wrong code on an announcement.
+//! Measured when last set (the classifier is deterministic; `tonegate eval` gives the same):
+//! announcements 170/300 (56.7 %), tones 60/60, false codes on negatives 0/133, wrong codes
+//! 0/230, no wrong code on an announcement.
+//!
+//! The announcement floor was lowered once, from 0.60, on purpose: the library gained
+//! known carrier prompts without a code and the context check stopped forgetting, which
+//! took the false codes on seven generated draws from 14 to 0 and cost 3 points of known
+//! accuracy (the README's held-out table).
 
 mod common;
 
@@ -19,8 +24,8 @@ use tonegate_classify::{Classifier, Label};
 
 /// Tone calls with the right code and label: at least this share. Measured: 60/60.
 const MIN_TONE_ACCURACY: f64 = 0.98;
-/// Announcement calls given the right code: at least this share. Measured: 61.0 %.
-const MIN_ANNOUNCEMENT_ACCURACY: f64 = 0.60;
+/// Announcement calls given the right code: at least this share. Measured: 56.7 %.
+const MIN_ANNOUNCEMENT_ACCURACY: f64 = 0.55;
 /// Emitted codes that are wrong (wrong announcement code, or any code on a negative): at most
 /// this share. Measured: 0 %; the goal is 0.3 %.
 const MAX_WRONG_CODE_RATE: f64 = 0.003;
@@ -41,7 +46,16 @@ struct Tally {
 #[test]
 fn devset_meets_the_regression_floors() {
     let lib = shipped_library();
-    assert_eq!(lib.len(), 54, "the shipped library has 54 references");
+    assert_eq!(
+        lib.len(),
+        60,
+        "the shipped library has 54 coded references and 6 prompts"
+    );
+    assert_eq!(
+        lib.codes().len(),
+        18,
+        "the shipped library covers the 18 codes"
+    );
     let rows = devset_rows();
     assert_eq!(rows.len(), 493, "the dev set has 493 calls");
     let decisions = parallel_map(&rows, |r| {

@@ -22,7 +22,15 @@ fn twice(pcm: &[i16]) -> Vec<i16> {
 
 #[test]
 fn a_prompt_mistaken_for_2112_gives_no_code_once_the_library_holds_it_as_no_code() {
-    let lib = shipped_library();
+    // The shipped library's coded references only: its own known prompts would already
+    // stop this one (they say the same connecting words in the same voice).
+    let coded: Vec<Reference> = shipped_library()
+        .references()
+        .iter()
+        .filter(|r| r.code().is_some())
+        .cloned()
+        .collect();
+    let lib = Arc::new(Library::new(coded));
     // A connecting prompt in China Mobile's voice, built from its own phrases: a greeting,
     // the middle of 2112/cm ("…正在通话中，请稍候。Please hold on, …", its only words no
     // other code says), then another announcement's English.

@@ -313,7 +313,7 @@ fn eval_json_reports_counts_for_a_small_labels_file() {
 }
 
 #[test]
-fn library_lists_the_54_shipped_references() {
+fn library_lists_the_shipped_references_54_coded_and_6_prompts() {
     let out = tonegate(&["library"]);
     assert!(
         out.status.success(),
@@ -330,7 +330,15 @@ fn library_lists_the_54_shipped_references() {
         "header"
     );
     let rows: Vec<&str> = lines.filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(rows.len(), 54, "{text}");
+    assert_eq!(rows.len(), 60, "{text}");
+    let prompts = rows
+        .iter()
+        .filter(|r| r.starts_with("none-prompts/") && r.split_whitespace().nth(1) == Some("none"))
+        .count();
+    assert_eq!(
+        prompts, 6,
+        "one known prompt without a code per row: {text}"
+    );
     for (code, _) in SPEC_NAMES {
         let n = rows
             .iter()

@@ -80,11 +80,18 @@ fn build_shipped_library() -> Arc<Library> {
             .and_then(|n| n.to_str())
             .unwrap_or_default()
             .to_owned();
-        let code = folder
-            .get(..4)
-            .and_then(|d| d.parse().ok())
-            .and_then(Code::new)
-            .unwrap_or_else(|| panic!("folder {folder} names no code"));
+        // `none` / `none-…` holds speech known to carry no code (the gateway's rule).
+        let code = if folder == "none" || folder.starts_with("none-") {
+            None
+        } else {
+            Some(
+                folder
+                    .get(..4)
+                    .and_then(|d| d.parse().ok())
+                    .and_then(Code::new)
+                    .unwrap_or_else(|| panic!("folder {folder} names no code")),
+            )
+        };
         for f in std::fs::read_dir(&dir).expect("code folder") {
             let f = f.expect("entry").path();
             if f.extension().is_some_and(|e| e == "wav") {
@@ -98,7 +105,12 @@ fn build_shipped_library() -> Arc<Library> {
     }
     files.sort_by(|a, b| a.1.cmp(&b.1));
     let refs: Vec<Reference> = parallel_map(&files, |(code, name, path)| {
-        Reference::new(*code, name.clone(), &read_audio(path)).expect("reference")
+        let pcm = read_audio(path);
+        match code {
+            Some(code) => Reference::new(*code, name.clone(), &pcm),
+            None => Reference::no_code(name.clone(), &pcm),
+        }
+        .expect("reference")
     });
     Arc::new(Library::new(refs))
 }
