@@ -6,7 +6,8 @@
 //!   HMAC-SHA256 of that Call-ID under the configured secret (see
 //!   [`record_url`]). A missing or wrong token answers 403, a call with no
 //!   recording 404. The file is looked up under its [`file_stem`] name, so
-//!   no Call-ID can name a path outside the recordings directory.
+//!   no Call-ID can name a path outside the recordings directory, or another
+//!   call's recording.
 //! - `GET /healthz`: 200 `ok` while the process answers.
 //! - `GET /readyz`: 200 `ready`, or 503 `draining` once the ready flag drops.
 //! - `GET /metrics`: the text exposition of the metrics provider, 404 when
@@ -232,8 +233,8 @@ async fn recording(
         return forbidden();
     }
     let stem = file_stem(call_id);
-    // `file_stem` keeps only [A-Za-z0-9._@-] and never starts with '.': one
-    // plain name inside `dir`. Checked again here, cheaply.
+    // `file_stem` writes only [A-Za-z0-9_@-], `%` and `~`: one plain name
+    // inside `dir`, and one per Call-ID. Checked again here, cheaply.
     if stem.contains(['/', '\\']) || stem.starts_with('.') {
         return not_found();
     }
@@ -597,7 +598,7 @@ mod tests {
     async fn serve_over_a_real_socket_and_shut_down() {
         let dir = TempDir::new("serve");
         let bytes = wav_bytes();
-        std::fs::write(dir.0.join("x_y@h.wav"), &bytes).unwrap();
+        std::fs::write(dir.0.join("x%2Fy@h.wav"), &bytes).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -150,21 +150,39 @@ pub fn spawn(
     Ok(tx)
 }
 
-/// A file name from a Call-ID: anything but `[A-Za-z0-9._@-]` becomes `_`.
+/// Longest stem kept as is; a longer one is cut and ends in a digest of the whole Call-ID.
+const MAX_STEM: usize = 200;
+
+/// A file name from a Call-ID, one-to-one: `[A-Za-z0-9_@-]` stay, every other byte of the
+/// UTF-8 is written `%XX`. Two calls never share a name (an earlier version mapped every
+/// other character to `_`, so `a/b` and `a_b` wrote the same file, and the one URL served
+/// the other call's recording), and a stem holds no `.`, so no Call-ID names another
+/// call's `.caller.wav` or `.ptN.raw`. A stem longer than [`MAX_STEM`] bytes keeps its first
+/// part and ends in `~` and 32 hex digits of the Call-ID's SHA-256 (`~` is never written
+/// otherwise).
 pub fn file_stem(call_id: &str) -> String {
-    let mut s: String = call_id
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "._@-".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(200)
-        .collect();
-    if s.starts_with('.') || s.is_empty() {
-        s.insert(0, '_');
+    use std::fmt::Write as _;
+    let mut s = String::with_capacity(call_id.len());
+    for &b in call_id.as_bytes() {
+        if b.is_ascii_alphanumeric() || b"_@-".contains(&b) {
+            s.push(b as char);
+        } else {
+            // Writing to a String cannot fail.
+            let _ = write!(s, "%{b:02X}");
+        }
+    }
+    if s.is_empty() {
+        s.push('%');
+    }
+    if s.len() > MAX_STEM {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(call_id.as_bytes());
+        // Cut on a character boundary (the stem is ASCII), leaving room for the digest.
+        s.truncate(MAX_STEM - 33);
+        s.push('~');
+        for b in &digest[..16] {
+            let _ = write!(s, "{b:02x}");
+        }
     }
     s
 }
@@ -583,11 +601,52 @@ mod tests {
 
     #[test]
     fn file_stems_are_safe() {
-        assert_eq!(file_stem("abc-123@host.example"), "abc-123@host.example");
-        assert_eq!(file_stem("../../etc/passwd"), "_.._.._etc_passwd");
-        assert_eq!(file_stem(""), "_");
-        assert_eq!(file_stem("a/b c"), "a_b_c");
-        assert_eq!(file_stem(&"x".repeat(500)).len(), 200);
+        assert_eq!(file_stem("abc-123@host"), "abc-123@host");
+        assert_eq!(file_stem("abc@10.0.0.1"), "abc@10%2E0%2E0%2E1");
+        assert_eq!(
+            file_stem("../../etc/passwd"),
+            "%2E%2E%2F%2E%2E%2Fetc%2Fpasswd"
+        );
+        assert_eq!(file_stem(""), "%");
+        assert_eq!(file_stem("a/b c"), "a%2Fb%20c");
+        assert_eq!(file_stem("ü"), "%C3%BC");
+        let long = file_stem(&"x".repeat(500));
+        assert_eq!(long.len(), MAX_STEM);
+        assert!(long.starts_with(&"x".repeat(MAX_STEM - 33)), "{long}");
+    }
+
+    #[test]
+    fn distinct_call_ids_never_share_a_file() {
+        let ids = [
+            "a/b", "a_b", "a%2Fb", "a.b", "a%2Eb", "x", "x.caller", "x.pt8", "", "%", "_",
+        ];
+        let mut names = std::collections::HashSet::new();
+        for id in ids {
+            let stem = file_stem(id);
+            for name in [
+                format!("{stem}.wav"),
+                format!("{stem}.caller.wav"),
+                format!("{stem}.pt8.raw"),
+            ] {
+                assert!(
+                    names.insert(name.clone()),
+                    "{id:?} gives {name}, as another id does"
+                );
+            }
+        }
+        // Long ids that differ only after the cut keep distinct names.
+        let (a, b) = ("y".repeat(400) + "a", "y".repeat(400) + "b");
+        assert_ne!(file_stem(&a), file_stem(&b));
+        assert!(!file_stem(&a).contains('.'));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn file_stems_are_one_to_one_and_plain(a in "\\PC{0,60}", b in "\\PC{0,60}") {
+            let (sa, sb) = (file_stem(&a), file_stem(&b));
+            proptest::prop_assert_eq!(a == b, sa == sb);
+            proptest::prop_assert!(!sa.contains(['/', '\\', '.']) && !sa.is_empty());
+        }
     }
 
     fn rtp(pt: u8, seq: u16, payload: &[u8]) -> Vec<u8> {
@@ -707,7 +766,7 @@ mod tests {
         assert!(!out.unsupported_codec);
         assert_eq!(out.b.forwarded, 49);
         let path = out.recording.expect("a recording");
-        assert_eq!(path, dir.join("call_1@test.wav"));
+        assert_eq!(path, dir.join("call%2F1@test.wav"));
         let samples: Vec<i16> = hound::WavReader::open(&path)
             .unwrap()
             .samples::<i16>()
@@ -752,7 +811,7 @@ mod tests {
         assert!(out.unsupported_codec);
         assert!(out.decision.is_none());
         let path = out.recording.expect("raw recording");
-        assert_eq!(path, dir.join("call_1@test.pt18.raw"));
+        assert_eq!(path, dir.join("call%2F1@test.pt18.raw"));
         // The G.729 payloads, in order; the DTMF event is not audio.
         let raw = std::fs::read(&path).unwrap();
         assert_eq!(raw.len(), 20 * 20);
