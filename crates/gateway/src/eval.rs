@@ -307,62 +307,95 @@ fn tuning_from_env() -> Tuning {
     t
 }
 
+/// Scores every labels file against the library at `root`: each set's summary, then (with
+/// more than one) all of them together. Exit status 1 when a call could not be read.
 pub fn run(
     root: &Path,
-    labels: &Path,
+    labels: &[PathBuf],
     verbose: bool,
     json: bool,
 ) -> Result<ExitCode, LibraryError> {
     let t = Instant::now();
     let lib = library::load(root)?;
     let load = t.elapsed();
-    let rows = read_labels(labels)?;
-    let base = labels.parent().unwrap_or(Path::new("."));
-    let outcomes = classify_rows(&lib, base, &rows, tuning_from_env());
-    let s = summarise(&outcomes);
-    if verbose {
-        for o in &outcomes {
-            match &o.result {
-                Err(e) => eprintln!("{}: error: {e}", o.row.file),
-                Ok(d) => {
-                    let got = d.code.map(Code::get);
-                    let label_ok = Label::parse(&o.row.label) == Some(d.label);
-                    if got != o.row.code || (o.row.kind != "announcement" && !label_ok) {
-                        let r = d
-                            .reference
-                            .map_or("-".into(), |i| lib.references()[i].name().to_string());
-                        eprintln!(
-                            "{} {}: want {:?}/{} got {:?}/{} conf {:.2} at {:?} ref {} evidence {:.2}/{}/{}",
-                            o.row.file,
-                            o.row.kind,
-                            o.row.code,
-                            o.row.label,
-                            got,
-                            d.label,
-                            d.confidence,
-                            d.at_ms(),
-                            r,
-                            o.evidence.0,
-                            o.evidence.1,
-                            o.evidence.2
-                        );
-                    }
-                }
-            }
+    let tuning = tuning_from_env();
+    let mut sets = Vec::with_capacity(labels.len());
+    for path in labels {
+        let rows = read_labels(path)?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let outcomes = classify_rows(&lib, base, &rows, tuning);
+        if verbose {
+            // With several sets a call is named with its labels file.
+            let prefix = if labels.len() > 1 {
+                format!("{}: ", path.display())
+            } else {
+                String::new()
+            };
+            print_misses(&prefix, &outcomes, &lib);
         }
+        sets.push((path, outcomes));
     }
+    let summaries: Vec<Summary> = sets.iter().map(|(_, o)| summarise(o)).collect();
+    let all: Vec<Outcome> = sets.iter().flat_map(|(_, o)| o.iter().cloned()).collect();
+    let total = summarise(&all);
     if json {
-        println!(
-            "{}",
-            json!({"summary": s, "library_load_ms": load.as_millis() as u64})
-        );
+        let mut v = json!({"summary": total, "library_load_ms": load.as_millis() as u64});
+        if sets.len() > 1 {
+            v["sets"] = sets
+                .iter()
+                .zip(&summaries)
+                .map(|((path, _), s)| json!({"labels": path.display().to_string(), "summary": s}))
+                .collect();
+        }
+        println!("{v}");
     } else {
-        print!("{}", render(&s, &lib));
+        if sets.len() > 1 {
+            for ((path, _), s) in sets.iter().zip(&summaries) {
+                println!("== {}", path.display());
+                print!("{}", render(s, &lib));
+                println!();
+            }
+            println!("== all {} sets", sets.len());
+        }
+        print!("{}", render(&total, &lib));
         println!("library load                 {} ms", load.as_millis());
     }
-    Ok(if s.errors > 0 {
+    Ok(if total.errors > 0 {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Prints (to stderr) every call that was not right, with what was expected and heard.
+fn print_misses(prefix: &str, outcomes: &[Outcome], lib: &Library) {
+    for o in outcomes {
+        match &o.result {
+            Err(e) => eprintln!("{prefix}{}: error: {e}", o.row.file),
+            Ok(d) => {
+                let got = d.code.map(Code::get);
+                let label_ok = Label::parse(&o.row.label) == Some(d.label);
+                if got != o.row.code || (o.row.kind != "announcement" && !label_ok) {
+                    let r = d
+                        .reference
+                        .map_or("-".into(), |i| lib.references()[i].name().to_string());
+                    eprintln!(
+                        "{prefix}{} {}: want {:?}/{} got {:?}/{} conf {:.2} at {:?} ref {} evidence {:.2}/{}/{}",
+                        o.row.file,
+                        o.row.kind,
+                        o.row.code,
+                        o.row.label,
+                        got,
+                        d.label,
+                        d.confidence,
+                        d.at_ms(),
+                        r,
+                        o.evidence.0,
+                        o.evidence.1,
+                        o.evidence.2
+                    );
+                }
+            }
+        }
+    }
 }

@@ -62,13 +62,14 @@ enum Command {
         /// The announcement library.
         #[arg(long)]
         library: Option<PathBuf>,
-        /// The labels file; audio paths in it are relative to its folder.
-        #[arg(long)]
-        labels: PathBuf,
+        /// The labels file; audio paths in it are relative to its folder. Give it again for
+        /// more sets (held-out draws): each is scored on its own, then all together.
+        #[arg(long, required = true)]
+        labels: Vec<PathBuf>,
         /// Print every call that was not right.
         #[arg(long)]
         verbose: bool,
-        /// Print the summary as one JSON object.
+        /// Print the summary as one JSON object (with several sets, each one's under `sets`).
         #[arg(long)]
         json: bool,
     },

@@ -236,6 +236,78 @@ fn unreadable_files_give_error_lines_and_the_others_still_print() {
     }
 }
 
+/// `--labels` given twice scores each set on its own and both together.
+#[test]
+fn eval_scores_several_labels_files_each_and_together() {
+    let dir = scratch("eval-sets");
+    let all =
+        std::fs::read_to_string(root().join("testdata/devset/labels.csv")).expect("labels.csv");
+    let mut lines = all.lines();
+    let header = lines.next().expect("header");
+    // Set a: two announcements; set b: one tone and one negative. Each in its own folder.
+    let mut paths = Vec::new();
+    for (name, kinds) in [
+        ("a", &["announcement", "announcement"][..]),
+        ("b", &["tone", "negative"][..]),
+    ] {
+        let set = dir.join(name);
+        std::fs::create_dir_all(set.join("calls")).expect("calls folder");
+        let mut rows = Vec::new();
+        for (i, kind) in kinds.iter().enumerate() {
+            let line = lines
+                .clone()
+                .filter(|l| l.split(',').nth(1) == Some(kind))
+                .nth(i)
+                .expect("a row of that kind");
+            let file = line.split(',').next().expect("file");
+            std::fs::copy(devset(file), set.join(file)).expect("copy call");
+            rows.push(line.to_owned());
+        }
+        let labels = set.join("labels.csv");
+        std::fs::write(&labels, format!("{header}\n{}\n", rows.join("\n"))).expect("labels");
+        paths.push(labels.to_str().expect("UTF-8 path").to_owned());
+    }
+    let out = tonegate(&[
+        "eval", "--json", "--labels", &paths[0], "--labels", &paths[1],
+    ]);
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = json_lines(&out);
+    assert_eq!(v.len(), 1, "one JSON object: {v:?}");
+    let sets = v[0]["sets"].as_array().expect("sets");
+    assert_eq!(sets.len(), 2);
+    assert_eq!(sets[0]["labels"], paths[0].as_str());
+    assert_eq!(sets[0]["summary"]["calls"], 2);
+    assert_eq!(sets[0]["summary"]["announcements"], 2);
+    assert_eq!(sets[1]["summary"]["tones"], 1);
+    assert_eq!(sets[1]["summary"]["negatives"], 1);
+    let total = &v[0]["summary"];
+    assert_eq!(total["calls"], 4);
+    assert_eq!(total["announcements"], 2);
+    assert_eq!(total["tones"], 1);
+    assert_eq!(total["negatives"], 1);
+    assert_eq!(
+        total["announcements_right"],
+        sets[0]["summary"]["announcements_right"]
+    );
+
+    // The table names each set, then the whole.
+    let out = tonegate(&["eval", "--labels", &paths[0], "--labels", &paths[1]]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).expect("UTF-8");
+    assert!(text.contains(&format!("== {}", paths[0])), "{text}");
+    assert!(text.contains("== all 2 sets"), "{text}");
+    assert_eq!(
+        text.matches("known-announcement accuracy").count(),
+        3,
+        "{text}"
+    );
+}
+
 #[test]
 fn eval_json_reports_counts_for_a_small_labels_file() {
     let dir = scratch("eval");
