@@ -236,56 +236,63 @@ fn unreadable_files_give_error_lines_and_the_others_still_print() {
     }
 }
 
-/// `--labels` given twice scores each set on its own and both together.
-#[test]
-fn eval_scores_several_labels_files_each_and_together() {
-    let dir = scratch("eval-sets");
+/// A labels file in `dir` with the dev set's rows of these kinds (the first row of a kind,
+/// then its second, ...), their calls copied next to it; the labels file's header and rows.
+fn small_labels(dir: &Path, kinds: &[&str]) -> (PathBuf, String, Vec<String>) {
+    std::fs::create_dir_all(dir.join("calls")).expect("calls folder");
     let all =
         std::fs::read_to_string(root().join("testdata/devset/labels.csv")).expect("labels.csv");
     let mut lines = all.lines();
-    let header = lines.next().expect("header");
-    // Set a: two announcements; set b: one tone and one negative. Each in its own folder.
-    let mut paths = Vec::new();
-    for (name, kinds) in [
-        ("a", &["announcement", "announcement"][..]),
-        ("b", &["tone", "negative"][..]),
-    ] {
-        let set = dir.join(name);
-        std::fs::create_dir_all(set.join("calls")).expect("calls folder");
-        let mut rows = Vec::new();
-        for (i, kind) in kinds.iter().enumerate() {
-            let line = lines
-                .clone()
-                .filter(|l| l.split(',').nth(1) == Some(kind))
-                .nth(i)
-                .expect("a row of that kind");
-            let file = line.split(',').next().expect("file");
-            std::fs::copy(devset(file), set.join(file)).expect("copy call");
-            rows.push(line.to_owned());
-        }
-        let labels = set.join("labels.csv");
-        std::fs::write(&labels, format!("{header}\n{}\n", rows.join("\n"))).expect("labels");
-        paths.push(labels.to_str().expect("UTF-8 path").to_owned());
+    let header = lines.next().expect("header").to_owned();
+    let mut rows = Vec::new();
+    for (i, kind) in kinds.iter().enumerate() {
+        let nth = kinds[..i].iter().filter(|k| *k == kind).count();
+        let line = lines
+            .clone()
+            .filter(|l| l.split(',').nth(1) == Some(kind))
+            .nth(nth)
+            .expect("a row of that kind");
+        let file = line.split(',').next().expect("file");
+        std::fs::copy(devset(file), dir.join(file)).expect("copy call");
+        rows.push(line.to_owned());
     }
-    let out = tonegate(&[
-        "eval", "--json", "--labels", &paths[0], "--labels", &paths[1],
-    ]);
+    let labels = dir.join("labels.csv");
+    std::fs::write(&labels, format!("{header}\n{}\n", rows.join("\n"))).expect("labels");
+    (labels, header, rows)
+}
+
+/// Runs `tonegate` with `args`, which must succeed and print one JSON object.
+fn one_json_object(args: &[&str]) -> Value {
+    let out = tonegate(args);
     assert!(
         out.status.success(),
         "exit {:?}: {}",
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
-    let v = json_lines(&out);
+    let mut v = json_lines(&out);
     assert_eq!(v.len(), 1, "one JSON object: {v:?}");
-    let sets = v[0]["sets"].as_array().expect("sets");
+    v.remove(0)
+}
+
+/// `--labels` given twice scores each set on its own and both together.
+#[test]
+fn eval_scores_several_labels_files_each_and_together() {
+    let dir = scratch("eval-sets");
+    let (a, _, _) = small_labels(&dir.join("a"), &["announcement", "announcement"]);
+    let (b, _, _) = small_labels(&dir.join("b"), &["tone", "negative"]);
+    let paths = [a, b].map(|p| p.to_str().expect("UTF-8 path").to_owned());
+    let v = one_json_object(&[
+        "eval", "--json", "--labels", &paths[0], "--labels", &paths[1],
+    ]);
+    let sets = v["sets"].as_array().expect("sets");
     assert_eq!(sets.len(), 2);
     assert_eq!(sets[0]["labels"], paths[0].as_str());
     assert_eq!(sets[0]["summary"]["calls"], 2);
     assert_eq!(sets[0]["summary"]["announcements"], 2);
     assert_eq!(sets[1]["summary"]["tones"], 1);
     assert_eq!(sets[1]["summary"]["negatives"], 1);
-    let total = &v[0]["summary"];
+    let total = &v["summary"];
     assert_eq!(total["calls"], 4);
     assert_eq!(total["announcements"], 2);
     assert_eq!(total["tones"], 1);
@@ -311,41 +318,25 @@ fn eval_scores_several_labels_files_each_and_together() {
 #[test]
 fn eval_json_reports_counts_for_a_small_labels_file() {
     let dir = scratch("eval");
-    std::fs::create_dir_all(dir.join("calls")).expect("calls folder");
-    let all =
-        std::fs::read_to_string(root().join("testdata/devset/labels.csv")).expect("labels.csv");
-    let mut lines = all.lines();
-    let header = lines.next().expect("header");
     // Two announcements, two tones and two negatives, copied next to a labels file of their own.
-    let mut rows = Vec::new();
-    for kind in ["announcement", "tone", "negative"] {
-        for line in lines
-            .clone()
-            .filter(|l| l.split(',').nth(1) == Some(kind))
-            .take(2)
-        {
-            let file = line.split(',').next().expect("file");
-            std::fs::copy(devset(file), dir.join(file)).expect("copy call");
-            rows.push(line.to_owned());
-        }
-    }
-    let labels = dir.join("labels.csv");
-    std::fs::write(&labels, format!("{header}\n{}\n", rows.join("\n"))).expect("labels");
-    let out = tonegate(&[
+    let (labels, header, rows) = small_labels(
+        &dir,
+        &[
+            "announcement",
+            "announcement",
+            "tone",
+            "tone",
+            "negative",
+            "negative",
+        ],
+    );
+    let v = one_json_object(&[
         "eval",
         "--json",
         "--labels",
         labels.to_str().expect("UTF-8 path"),
     ]);
-    assert!(
-        out.status.success(),
-        "exit {:?}: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v = json_lines(&out);
-    assert_eq!(v.len(), 1, "one JSON object: {v:?}");
-    let s = &v[0]["summary"];
+    let s = &v["summary"];
     assert_eq!(s["calls"], 6);
     assert_eq!(s["errors"], 0);
     assert_eq!(s["announcements"], 2);
@@ -361,7 +352,7 @@ fn eval_json_reports_counts_for_a_small_labels_file() {
         s["emitted_codes"].as_u64().expect("count") >= s["wrong_codes"].as_u64().expect("count")
     );
     assert_eq!(s["decided_honest"], true);
-    assert!(v[0]["library_load_ms"].is_u64());
+    assert!(v["library_load_ms"].is_u64());
 
     // A row whose file is missing is counted as an error and fails the run.
     std::fs::write(
