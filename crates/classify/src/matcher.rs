@@ -637,8 +637,9 @@ impl Matcher {
             // Once the ring has dropped the frames before the run, the verdict is the one
             // given while it held them; 1.0 if none was (the call began with the run, or
             // the run was first a candidate after the ring had dropped them).
-            // Forgetting it let a prompt whose context had disagreed commit after 2.5 s
-            // (a colour-ringback prompt heard as 2110 on the dev set).
+            // Forgetting it let a prompt whose context had disagreed commit 2.5 s later (on
+            // the dev set, with the known prompts in the library: a China Telecom
+            // connecting prompt heard as 2110).
             return match t.context_seen.get() {
                 Some((start, v)) if start == t.run_start => v,
                 _ => 1.0,
@@ -778,7 +779,7 @@ mod tests {
         dirs.sort_by_key(|d| d.file_name());
         for dir in dirs {
             let name = dir.file_name().to_string_lossy().into_owned();
-            if name.starts_with("none") {
+            if name == "none" || name.starts_with("none-") {
                 continue; // speech without a code: these tests are about the coded ones
             }
             let code = Code::new(name[..4].parse().unwrap()).unwrap();
