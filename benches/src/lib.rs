@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use tonegate_classify::{audio, Code, Reference};
+use tonegate_classify::{audio, code_of_folder, is_no_code_folder, Code, Reference};
 
 /// The source tree's `testdata/` folder.
 pub fn testdata() -> PathBuf {
@@ -28,10 +28,7 @@ pub fn library_recordings() -> Vec<(Code, String, Vec<i16>)> {
         .unwrap_or_else(|e| panic!("{}: {e}", root.display()))
         .map(|e| e.expect("library entry").path())
         .filter(|p| p.is_dir())
-        .filter(|p| {
-            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-            name != "none" && !name.starts_with("none-")
-        })
+        .filter(|p| !is_no_code_folder(p.file_name().and_then(|n| n.to_str()).unwrap_or_default()))
         .collect();
     dirs.sort();
     let mut out = Vec::new();
@@ -41,9 +38,7 @@ pub fn library_recordings() -> Vec<(Code, String, Vec<i16>)> {
             .and_then(|n| n.to_str())
             .unwrap_or_default()
             .to_owned();
-        let code = folder
-            .get(..4)
-            .and_then(|d| d.parse::<u16>().ok())
+        let code = code_of_folder(&folder)
             .and_then(Code::new)
             .unwrap_or_else(|| panic!("library folder {folder} does not start with a code"));
         let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)

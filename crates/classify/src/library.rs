@@ -73,6 +73,30 @@ const SHARED_MARGIN: i64 = 1;
 /// from this reference's frames to its frames where it says them).
 pub(crate) type Rival = (u16, i32);
 
+/// The code a library folder's name begins with, if any (`"2109-powered-off"` → 2109): the
+/// layout every loader of a library folder tree follows. The number need not be a known code.
+pub fn code_of_folder(name: &str) -> Option<u16> {
+    let digits: String = name.chars().take_while(char::is_ascii_digit).collect();
+    if digits.len() != 4 {
+        return None;
+    }
+    if !ends_the_word(&name[digits.len()..]) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// Whether a folder holds references that carry no code (`none`, `none-...`, `none_...`).
+pub fn is_no_code_folder(name: &str) -> bool {
+    name.strip_prefix("none").is_some_and(ends_the_word)
+}
+
+/// Whether what follows a folder name's leading word (`2114`, `none`) leaves it a word of its
+/// own: nothing, or a separator before a description (`-empty-number`).
+fn ends_the_word(rest: &str) -> bool {
+    rest.is_empty() || rest.starts_with(['-', '_', ' ', '.'])
+}
+
 /// One reference recording, fingerprinted.
 #[derive(Debug, Clone)]
 pub struct Reference {
@@ -939,5 +963,19 @@ mod tests {
                 assert_eq!(got, want, "{n} frames, table {t}");
             }
         }
+    }
+
+    #[test]
+    fn folder_names() {
+        assert_eq!(code_of_folder("2114"), Some(2114));
+        assert_eq!(code_of_folder("2109-powered-off"), Some(2109));
+        assert_eq!(code_of_folder("2110_kept"), Some(2110));
+        assert_eq!(code_of_folder("21145"), None);
+        assert_eq!(code_of_folder("misc"), None);
+        assert_eq!(code_of_folder("2114abc"), None);
+        assert!(is_no_code_folder("none"));
+        assert!(is_no_code_folder("none-colour-ringback"));
+        assert!(!is_no_code_folder("nonesuch"));
+        assert!(!is_no_code_folder("2114"));
     }
 }

@@ -143,16 +143,16 @@ fn percentile(sorted: &[u64], p: f64) -> Option<u64> {
     Some(sorted[i])
 }
 
-/// Scores outcomes.
-pub fn summarise(outcomes: &[Outcome]) -> Summary {
+/// Scores outcomes (of one set, or of several chained).
+pub fn summarise<'a>(outcomes: impl IntoIterator<Item = &'a Outcome>) -> Summary {
     let mut s = Summary {
-        calls: outcomes.len(),
         decided_honest: true,
         ..Summary::default()
     };
     let mut latencies = Vec::new();
     let (mut audio, mut cpu) = (Duration::ZERO, Duration::ZERO);
     for o in outcomes {
+        s.calls += 1;
         let Ok(d) = &o.result else {
             s.errors += 1;
             continue;
@@ -336,8 +336,7 @@ pub fn run(
         sets.push((path, outcomes));
     }
     let summaries: Vec<Summary> = sets.iter().map(|(_, o)| summarise(o)).collect();
-    let all: Vec<Outcome> = sets.iter().flat_map(|(_, o)| o.iter().cloned()).collect();
-    let total = summarise(&all);
+    let total = summarise(sets.iter().flat_map(|(_, o)| o));
     if json {
         let mut v = json!({"summary": total, "library_load_ms": load.as_millis() as u64});
         if sets.len() > 1 {

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use tonegate_classify::{audio, Code, Library, Reference};
+pub use tonegate_classify::{code_of_folder, is_no_code_folder};
 
 /// Audio files the loader reads.
 const EXTENSIONS: [&str; 2] = ["wav", "mp3"];
@@ -49,29 +50,6 @@ pub enum LibraryError {
         /// The library root.
         path: PathBuf,
     },
-}
-
-/// The code a folder name begins with, if any (`"2109-powered-off"` → 2109).
-pub fn code_of_folder(name: &str) -> Option<u16> {
-    let digits: String = name.chars().take_while(char::is_ascii_digit).collect();
-    if digits.len() != 4 {
-        return None;
-    }
-    if !ends_the_word(&name[digits.len()..]) {
-        return None;
-    }
-    digits.parse().ok()
-}
-
-/// Whether a folder holds references that carry no code (`none`, `none-...`, `none_...`).
-pub fn is_no_code_folder(name: &str) -> bool {
-    name.strip_prefix("none").is_some_and(ends_the_word)
-}
-
-/// Whether what follows a folder name's leading word (`2114`, `none`) leaves it a word of its
-/// own: nothing, or a separator before a description (`-empty-number`).
-fn ends_the_word(rest: &str) -> bool {
-    rest.is_empty() || rest.starts_with(['-', '_', ' ', '.'])
 }
 
 /// What the files under a folder are references of.
@@ -329,19 +307,5 @@ mod tests {
             "{files:?}"
         );
         let _ = std::fs::remove_dir_all(&root);
-    }
-
-    #[test]
-    fn folder_names() {
-        assert_eq!(code_of_folder("2114"), Some(2114));
-        assert_eq!(code_of_folder("2109-powered-off"), Some(2109));
-        assert_eq!(code_of_folder("2110_kept"), Some(2110));
-        assert_eq!(code_of_folder("21145"), None);
-        assert_eq!(code_of_folder("misc"), None);
-        assert_eq!(code_of_folder("2114abc"), None);
-        assert!(is_no_code_folder("none"));
-        assert!(is_no_code_folder("none-colour-ringback"));
-        assert!(!is_no_code_folder("nonesuch"));
-        assert!(!is_no_code_folder("2114"));
     }
 }

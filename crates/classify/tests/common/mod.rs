@@ -5,7 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use tonegate_classify::{audio, Code, Library, Reference, SAMPLE_RATE};
+use tonegate_classify::{
+    audio, code_of_folder, is_no_code_folder, Code, Library, Reference, SAMPLE_RATE,
+};
 
 /// The source tree's `testdata/` folder.
 pub fn testdata() -> PathBuf {
@@ -80,14 +82,11 @@ fn build_shipped_library() -> Arc<Library> {
             .and_then(|n| n.to_str())
             .unwrap_or_default()
             .to_owned();
-        // `none` / `none-…` holds speech known to carry no code (the gateway's rule).
-        let code = if folder == "none" || folder.starts_with("none-") {
+        let code = if is_no_code_folder(&folder) {
             None
         } else {
             Some(
-                folder
-                    .get(..4)
-                    .and_then(|d| d.parse().ok())
+                code_of_folder(&folder)
                     .and_then(Code::new)
                     .unwrap_or_else(|| panic!("folder {folder} names no code")),
             )
