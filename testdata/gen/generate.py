@@ -371,7 +371,8 @@ def pick_codec(rng):
 
 def channel(x, rng, onset, dist, opts):
     """Apply the channel to clean audio x (peak ~1). Returns (audio, onset in samples, law).
-    opts: speed/eq/echo (bools: allowed), snr (None = draw), silence (level is the noise's)."""
+    opts: speed/eq/echo (bools: allowed), silence (level is the noise's), level_from_onset
+    (level and SNR measured on what follows the onset: the announcement, not its prefix)."""
     n0 = len(x)
     effects = []
     sp = 1.0
@@ -413,7 +414,14 @@ def channel(x, rng, onset, dist, opts):
         wander = round(float(rng.uniform(0, 3)), 1)
     period = rng.uniform(3, 12)
     g_db = lvl + wander * np.sin(2 * np.pi * t / period + rng.uniform(0, 2 * np.pi))
-    ap = active_power(x) if not opts.get('silence') else 1.0
+    # The level and the SNR are the announcement's own: a louder tone before it must not
+    # turn the speech down.
+    if opts.get('silence'):
+        ap = 1.0
+    elif opts.get('level_from_onset'):
+        ap = active_power(x[onset:])
+    else:
+        ap = active_power(x)
     x = x / math.sqrt(ap) * 10 ** (g_db / 20)
     dist.append('level=%.0fdBFS±%.1f' % (lvl, wander))
     # additive noise
@@ -519,7 +527,15 @@ def make_prefix(rng, probs=(0.30, 0.25, 0.30, 0.15)):
     return np.concatenate(parts), 'prefix=sit'
 
 
-def announcement_call(rng, ref):
+# Level of a tone prefix relative to the announcement's active level (dB). China's ringback
+# is sent at about -10 dBm0, recorded announcements at about -20..-15 dBm0; ITU-T E.180 puts
+# the SIT at -24 dBm0.
+PREFIX_LEVEL = {'ringback': (0.0, 10.0), 'sit': (-8.0, 2.0)}
+
+
+def announcement_call(rng, ref, aux):
+    """aux: a generator of its own for the prefix's level, so that adding that draw left
+    every other draw of the call as it was."""
     code, cc = REF_INFO[ref]
     a = LIB[ref]
     gap = CARRIERS[cc]['gap'] * rng.uniform(0.95, 1.05)
@@ -529,6 +545,11 @@ def announcement_call(rng, ref):
     dist.append('offset=%dms' % round(off * 1000 / SR))
     pre, ptxt = make_prefix(rng)
     dist.append(ptxt)
+    kind = ptxt.split('=')[1].split(':')[0]
+    if kind in PREFIX_LEVEL:
+        rel = float(aux.uniform(*PREFIX_LEVEL[kind]))
+        pre = pre * math.sqrt(active_power(a) / active_power(pre)) * 10 ** (rel / 20)
+        dist.append('prefixlevel=%+.1fdB' % rel)
     plen = len(pre) / SR
     if rng.random() < 0.65:
         total = rng.uniform(max(4.0, plen + 3.0), 14.0) if plen + 3.0 < 14.0 else 14.0
@@ -543,7 +564,7 @@ def announcement_call(rng, ref):
         if len(x) < 4 * SR:
             x = np.concatenate([x, np.zeros(4 * SR - len(x))])
         dist.append('cut=%.1fs' % cut)
-    y, onset, law = channel(x, rng, len(pre), dist, {})
+    y, onset, law = channel(x, rng, len(pre), dist, dict(level_from_onset=True))
     return y, law, dict(kind='announcement', code=str(code), label='announcement',
                         onset=onset, ref=ref, dist=dist)
 
@@ -698,7 +719,7 @@ def make_call(job):
     idx, (kind, arg) = job
     rng = np.random.default_rng([CTX['seed'], 1000 + idx])
     if kind == 'ann':
-        y, law, lab = announcement_call(rng, arg)
+        y, law, lab = announcement_call(rng, arg, np.random.default_rng([CTX['seed'], 9000 + idx]))
     elif kind == 'tone':
         y, law, lab = tone_call(rng, arg)
     elif kind == 'negtone':
