@@ -40,6 +40,9 @@ const BACKFILL: u64 = 150;
 const MAX_DRIFT: f32 = 0.025;
 /// Frames before a run that are checked for agreement with the reference.
 const CONTEXT: u64 = 40;
+/// A frame before the run counts as the call speaking when it is at most this far (dB) below
+/// the run's mean level: noise before the announcement's onset is not a sentence.
+const CONTEXT_LEVEL_DB: i16 = 10;
 /// Frames of run between two computations of a tracker's margin over its rivals.
 const RIVALS_EVERY: u32 = 30;
 /// Bitset words for ref positions of a run (one bit per frame).
@@ -186,6 +189,8 @@ pub struct Matcher {
     fp: Box<[[i8; DIMS]; RING]>,
     mv: Box<[[i8; DIMS]; RING]>,
     mask: Box<[u32; RING]>,
+    /// Level of each frame, dB re. full scale (saturated to i8).
+    level: Box<[i8; RING]>,
     votes: Box<[Vote; VOTES]>,
     trackers: Vec<Tracker>,
     /// Best evidence seen of any tracker: (mean, run frames), for the end-of-stream label.
@@ -203,6 +208,7 @@ impl Matcher {
             fp: Box::new([[0; DIMS]; RING]),
             mv: Box::new([[0; DIMS]; RING]),
             mask: Box::new([0; RING]),
+            level: Box::new([i8::MIN; RING]),
             votes: Box::new([Vote::default(); VOTES]),
             trackers: Vec::with_capacity(TRACKERS),
             best_partial: (0.0, 0),
@@ -216,6 +222,7 @@ impl Matcher {
         use std::mem::size_of;
         size_of::<[[i8; DIMS]; RING]>() * 2
             + size_of::<[u32; RING]>()
+            + size_of::<[i8; RING]>()
             + size_of::<[Vote; VOTES]>()
             + self.trackers.capacity() * (size_of::<Tracker>() + size_of::<[u64; RUN_WORDS]>())
     }
@@ -230,13 +237,16 @@ impl Matcher {
         self.best_distinct
     }
 
-    /// Feeds one analysis frame: its fingerprint and its matchable mask (0 = skip).
-    pub fn push(&mut self, d: &[i8; DIMS], mask: u32) -> Option<Match> {
+    /// Feeds one analysis frame: its fingerprint, its matchable mask (0 = skip) and its
+    /// level (dB re. full scale).
+    pub fn push(&mut self, d: &[i8; DIMS], mask: u32, level_db: f32) -> Option<Match> {
         let n = self.n;
         let slot = (n % RING as u64) as usize;
         self.fp[slot] = crate::features::masked(d, mask);
         self.mv[slot] = crate::features::mask_vec(mask);
         self.mask[slot] = mask;
+        // Saturating cast: levels below -128 dBFS are silence either way.
+        self.level[slot] = level_db.round() as i8;
         if !self.library.is_empty() && n + 1 >= WINDOW_FRAMES as u64 && n % STEP as u64 == 0 {
             self.probe(n);
         }
@@ -590,6 +600,18 @@ impl Matcher {
         to: u64,
         offset: i64,
     ) -> Option<f32> {
+        self.corr_span_above(r, from, to, offset, i16::MIN)
+    }
+
+    /// [`Self::corr_span`] over the call's frames of at least `min_level` dB only.
+    fn corr_span_above(
+        &self,
+        r: &crate::library::Reference,
+        from: u64,
+        to: u64,
+        offset: i64,
+        min_level: i16,
+    ) -> Option<f32> {
         let mut c = Correlation::default();
         for q in from..=to {
             let rp = q as i64 + offset;
@@ -598,7 +620,7 @@ impl Matcher {
             }
             let slot = (q % RING as u64) as usize;
             let rp = rp as usize;
-            if self.mask[slot] != 0 && r.mask[rp] != 0 {
+            if self.mask[slot] != 0 && r.mask[rp] != 0 && self.level[slot] as i16 >= min_level {
                 c.add(&self.fp[slot], &self.mv[slot], &r.fp[rp], &r.mv[rp]);
             }
         }
@@ -645,8 +667,22 @@ impl Matcher {
                 _ => 1.0,
             };
         }
+        // Only what the call said at about the run's level is context: the noise before an
+        // announcement that starts mid-word correlates with nothing, and is not a sentence.
+        let (from, to) = self.run_span(t);
+        let (sum, count) = (from..=to)
+            .map(|q| (q % RING as u64) as usize)
+            .filter(|&slot| self.mask[slot] != 0)
+            .fold((0i64, 0i64), |(s, c), slot| {
+                (s + self.level[slot] as i64, c + 1)
+            });
+        let floor = if count == 0 {
+            i16::MIN
+        } else {
+            (sum / count) as i16 - CONTEXT_LEVEL_DB
+        };
         let v = self
-            .aligned(t, t.run_start - CONTEXT, t.run_start - 1)
+            .aligned_above(t, t.run_start - CONTEXT, t.run_start - 1, floor)
             .unwrap_or(1.0);
         t.context_seen.set(Some((t.run_start, v)));
         v
@@ -655,9 +691,14 @@ impl Matcher {
     /// Correlation of the call's frames `from..=to` with the tracker's reference at its
     /// alignment (the best of ± 1 frame).
     fn aligned(&self, t: &Tracker, from: u64, to: u64) -> Option<f32> {
+        self.aligned_above(t, from, to, i16::MIN)
+    }
+
+    /// [`Self::aligned`] over the call's frames of at least `min_level` dB only.
+    fn aligned_above(&self, t: &Tracker, from: u64, to: u64, min_level: i16) -> Option<f32> {
         let r = self.library.reference(t.reference);
         (-1..=1)
-            .filter_map(|d| self.corr_span(r, from, to, t.offset + d))
+            .filter_map(|d| self.corr_span_above(r, from, to, t.offset + d, min_level))
             .reduce(f32::max)
     }
 
