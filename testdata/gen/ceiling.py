@@ -1,0 +1,103 @@
+#!/usr/bin/env python3
+"""What a generated set allows a classifier that never decides on a shared phrase.
+
+    tonegate library --shared > shared.txt
+    python3 testdata/gen/ceiling.py shared.txt LABELS.csv [LABELS.csv ...]
+
+For every announcement call it follows the reference frames (10 ms) the call plays from its
+onset to its end (the offset into the cycle, the carrier's gap between repetitions, the
+speed) and finds the earliest moment at which those frames hold 0.4 s that lie outside the
+shared range covering most of them: the matcher's own rule (`min_distinct`) applied to
+perfect hearing, with the library's own map of shared phrases (`library --shared`).
+
+It prints the share of calls that ever reach that point (no classifier holding the rule can
+give more of them their code) and the p50 / p90 of when they reach it after the onset (none
+can decide earlier). Only the labels' distortions are read, not the audio: this measures the
+set, not the classifier.
+"""
+
+import csv
+import os
+import struct
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from generate import CARRIERS  # noqa: E402
+
+# Frames outside the main shared range the matcher needs (its `min_distinct`), 10 ms each.
+MIN_DISTINCT = 40
+
+
+def read_shared(path):
+    """reference name -> (frames, [(from, to) frames]) from `tonegate library --shared`."""
+    out, name = {}, None
+    for line in open(path, encoding='utf-8'):
+        parts = line.split()
+        if line.startswith('    shared (ms):') and name:
+            ranges = [tuple(int(x) // 10 for x in p.split('-')) for p in parts[2:]]
+            out[name] = (out[name][0], ranges)
+        elif len(parts) == 4 and parts[1].isdigit():
+            name = parts[0]
+            out[name] = (int(parts[2]) // 10, [])
+        else:
+            name = None  # the header, or a reference without a code
+    return out
+
+
+def wav_seconds(path):
+    with open(path, 'rb') as f:
+        head = f.read(44)
+    rate, bits = struct.unpack('<I', head[24:28])[0], struct.unpack('<H', head[34:36])[0]
+    return (os.path.getsize(path) - 44) / (rate * bits / 8)
+
+
+def earliest(frames, shared, offset, gap, speed, length):
+    """First 10 ms step after onset at which the heard frames decide, or None."""
+    unit = frames + gap
+    heard = set()
+    for t in range(length):
+        pos = int(offset + t * speed) % unit
+        if pos < frames:
+            heard.add(pos)
+        if t % 5 or len(heard) < MIN_DISTINCT:
+            continue
+        most = max((sum(1 for p in heard if a <= p < b) for a, b in shared), default=0)
+        if len(heard) - most >= MIN_DISTINCT:
+            return t
+    return None
+
+
+def main():
+    if len(sys.argv) < 3:
+        sys.exit(__doc__)
+    shared = read_shared(sys.argv[1])
+    calls, times = 0, []
+    for labels in sys.argv[2:]:
+        base = os.path.dirname(labels)
+        for row in csv.DictReader(open(labels, encoding='utf-8')):
+            if row['kind'] != 'announcement':
+                continue
+            d = dict(kv.split('=', 1) for kv in row['distortions'].split(';') if '=' in kv)
+            frames, ranges = shared[row['ref']]
+            carrier = os.path.splitext(os.path.basename(row['ref']))[0]
+            speed = float(d.get('speed', 1.0))
+            onset = int(row['onset_ms']) / 1000
+            if 'cut' in d:
+                seconds = float(d['cut'].rstrip('s')) / speed
+            else:
+                seconds = wav_seconds(os.path.join(base, row['file'])) - onset
+            t = earliest(frames, ranges, int(d['offset'].rstrip('ms')) // 10,
+                         int(round(CARRIERS[carrier]['gap'] * 100)), speed, int(seconds * 100))
+            calls += 1
+            if t is not None:
+                times.append(t * 10)
+    times.sort()
+    print('announcement calls            %d' % calls)
+    print('decidable under the rule      %.1f %% (%d)' % (100 * len(times) / calls, len(times)))
+    if times:
+        print('earliest decision after onset p50 %d ms  p90 %d ms'
+              % (times[len(times) // 2], times[int(len(times) * 0.9)]))
+
+
+if __name__ == '__main__':
+    main()
