@@ -143,14 +143,14 @@ fn run(args: DemoArgs) -> Result<ExitCode, String> {
     std::fs::write(&config, text).map_err(|e| format!("{}: {e}", config.display()))?;
 
     if !args.json {
-        println!(
+        outln!(
             "tonegate demo: {} calls at {}/s (seed {}): {}",
             plan.calls.len(),
             args.rate,
             args.seed,
             plan.describe()
         );
-        println!(
+        outln!(
             "starting the gateway (library {}, {} references)...",
             root.display(),
             plan.references
@@ -158,11 +158,11 @@ fn run(args: DemoArgs) -> Result<ExitCode, String> {
     }
     let gateway = Gateway::start(&config, &log)?;
     if !args.json {
-        println!(
+        outln!(
             "gateway {} (RTP {rtp_lo}-{rtp_hi}), carrier 127.0.0.1:{carrier_port}, events to http://127.0.0.1:{hook_port}/events",
             gateway.addr
         );
-        println!();
+        outln!();
     }
 
     let outcome = rt.block_on(drive(
@@ -908,7 +908,7 @@ fn print_event(call: &PlannedCall, r: &CallResult, json: bool) {
     if call.kind == Kind::Answered {
         let Some(end) = &r.end else { return };
         if json {
-            println!(
+            outln!(
                 "{}",
                 json!({
                     "type": "event",
@@ -923,7 +923,7 @@ fn print_event(call: &PlannedCall, r: &CallResult, json: bool) {
                 })
             );
         } else {
-            println!(
+            outln!(
                 "#{:<3} {}  call end {} {} after {} ms",
                 call.n,
                 pad(&format!("{:<7} {}", verdict.as_str(), call.kind.name()), 52),
@@ -938,7 +938,7 @@ fn print_event(call: &PlannedCall, r: &CallResult, json: bool) {
     let heard = media_code(ev);
     let decided = ev["decidedAtMs"].as_u64();
     if json {
-        println!(
+        outln!(
             "{}",
             json!({
                 "type": "event",
@@ -974,7 +974,7 @@ fn print_event(call: &PlannedCall, r: &CallResult, json: bool) {
     };
     let label = ev["mediaLabel"].as_str().unwrap_or("-");
     let at = decided.map(|ms| format!(" at {ms} ms")).unwrap_or_default();
-    println!(
+    outln!(
         "#{:<3} {}  expected {}  heard {}  [{label}{at}]",
         call.n,
         pad(&format!("{:<7} {what}", verdict.as_str()), 52),
@@ -1126,7 +1126,7 @@ fn print_summary(
         .unwrap_or_default();
 
     if json {
-        println!(
+        outln!(
             "{}",
             json!({
                 "type": "summary",
@@ -1190,7 +1190,7 @@ fn print_summary(
         if interrupted {
             let _ = writeln!(out, "interrupted");
         }
-        print!("{out}");
+        out!("{out}");
     }
     Outcome {
         failures: failed_calls.len(),

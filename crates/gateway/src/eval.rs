@@ -346,18 +346,18 @@ pub fn run(
                 .map(|((path, _), s)| json!({"labels": path.display().to_string(), "summary": s}))
                 .collect();
         }
-        println!("{v}");
+        outln!("{v}");
     } else {
         if sets.len() > 1 {
             for ((path, _), s) in sets.iter().zip(&summaries) {
-                println!("== {}", path.display());
-                print!("{}", render(s, &lib));
-                println!();
+                outln!("== {}", path.display());
+                out!("{}", render(s, &lib));
+                outln!();
             }
-            println!("== all {} sets", sets.len());
+            outln!("== all {} sets", sets.len());
         }
-        print!("{}", render(&total, &lib));
-        println!("library load                 {} ms", load.as_millis());
+        out!("{}", render(&total, &lib));
+        outln!("library load                 {} ms", load.as_millis());
     }
     Ok(if total.errors > 0 {
         ExitCode::from(1)

@@ -5,6 +5,31 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// `print!` for what a command reports on stdout: a reader that went away (`tonegate library
+/// | head`) ends the command quietly instead of panicking, and another write error (a full
+/// disk) is reported and ends it with status 1.
+macro_rules! out {
+    ($($arg:tt)*) => { $crate::write_stdout(format_args!($($arg)*)) };
+}
+
+/// `println!`, as [`out!`].
+macro_rules! outln {
+    () => { out!("\n") };
+    ($($arg:tt)*) => { out!("{}\n", format_args!($($arg)*)) };
+}
+
+fn write_stdout(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout.write_fmt(args).and_then(|()| stdout.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("tonegate: cannot write the output: {e}");
+        std::process::exit(1);
+    }
+}
+
 mod calls;
 mod classify_cmd;
 mod config;
@@ -213,7 +238,7 @@ fn check_config(file: &std::path::Path) -> ExitCode {
                 }
                 _ => {}
             }
-            println!("{}: ok: {}", file.display(), notes.join(", "));
+            outln!("{}: ok: {}", file.display(), notes.join(", "));
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -251,7 +276,7 @@ fn list_outbox(config: &std::path::Path, json: bool) -> ExitCode {
     };
     for env in &given_up {
         if json {
-            println!(
+            outln!(
                 "{}",
                 serde_json::json!({
                     "eventId": env.event_id,
@@ -264,7 +289,7 @@ fn list_outbox(config: &std::path::Path, json: bool) -> ExitCode {
                 })
             );
         } else {
-            println!(
+            outln!(
                 "given up  {}  {:<18} attempts {}  {}",
                 env.event_id,
                 env.kind,
@@ -274,12 +299,12 @@ fn list_outbox(config: &std::path::Path, json: bool) -> ExitCode {
         }
     }
     if json {
-        println!(
+        outln!(
             "{}",
             serde_json::json!({"pending": pending, "givenUp": given_up.len()})
         );
     } else {
-        println!("pending {pending}, given up {}", given_up.len());
+        outln!("pending {pending}, given up {}", given_up.len());
     }
     ExitCode::SUCCESS
 }
@@ -291,16 +316,19 @@ fn add_to_library(
 ) -> Result<ExitCode, library::LibraryError> {
     for f in files {
         let dest = library::add(root, code, f)?;
-        println!("{} -> {}", f.display(), dest.display());
+        outln!("{} -> {}", f.display(), dest.display());
     }
     Ok(ExitCode::SUCCESS)
 }
 
 fn list_library(root: &std::path::Path, shared: bool) -> Result<ExitCode, library::LibraryError> {
     let lib = library::load(root)?;
-    println!(
+    outln!(
         "{:<44} {:>5} {:>8} {:>9}",
-        "reference", "code", "ms", "distinct"
+        "reference",
+        "code",
+        "ms",
+        "distinct"
     );
     for r in lib.references() {
         // A reference without a code never decides: what it shares is not looked for.
@@ -308,7 +336,7 @@ fn list_library(root: &std::path::Path, shared: bool) -> Result<ExitCode, librar
             Some(c) => (c.to_string(), format!("{:.0}%", r.distinct_share() * 100.0)),
             None => ("none".to_owned(), "-".to_owned()),
         };
-        println!(
+        outln!(
             "{:<44} {:>5} {:>8} {:>9}",
             r.name(),
             code,
@@ -321,7 +349,7 @@ fn list_library(root: &std::path::Path, shared: bool) -> Result<ExitCode, librar
                 .iter()
                 .map(|(a, b)| format!("{}-{}", a * 10, b * 10))
                 .collect();
-            println!("    shared (ms): {}", ranges.join(" "));
+            outln!("    shared (ms): {}", ranges.join(" "));
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -209,10 +209,11 @@ fn run(path: &Path) -> Result<(), RunError> {
             tz,
             metrics.clone(),
         );
-        // Everything is bound: tell whoever waits for us.
-        println!("listening {local}");
+        // Everything is bound: tell whoever waits for us. A gateway whose stdout nobody
+        // reads goes on serving.
         use std::io::Write as _;
-        let _ = std::io::stdout().flush();
+        let mut stdout = std::io::stdout();
+        let _ = writeln!(stdout, "listening {local}").and_then(|()| stdout.flush());
         let (reload_tx, reloads) = tokio::sync::mpsc::unbounded_channel();
         tokio::spawn(reload_on_sighup(
             path.to_path_buf(),

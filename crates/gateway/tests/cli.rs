@@ -414,6 +414,22 @@ fn library_lists_the_shipped_references_54_coded_and_6_prompts() {
     }
 }
 
+/// A reader that stops early (`tonegate library | head`) ends the listing quietly: no panic,
+/// exit status 0. The reader here has gone before the library is even loaded.
+#[test]
+fn a_listing_piped_to_a_reader_that_left_ends_quietly() {
+    // `true` reads nothing and exits; pipefail gives the listing's own exit status.
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg("set -o pipefail; \"$0\" library --shared | true")
+        .arg(env!("CARGO_BIN_EXE_tonegate"))
+        .output()
+        .expect("sh");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(out.status.success(), "exit {:?}: {stderr}", out.status);
+}
+
 /// `library add --no-code` files a recording as speech that carries no code: the listing
 /// shows it without one, and `--code` or `--no-code` must be given, not both.
 #[test]
