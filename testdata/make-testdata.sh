@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Regenerate tonegate's test data: wordings.tsv, library/, devset/ and pcap/.
-#   bash testdata/make-testdata.sh [--seed N] [--jobs N] [--out DIR]
+#   bash testdata/make-testdata.sh [--seed N] [--jobs N] [--out DIR] [--voices a|b]
 # --out writes the whole tree (wordings, library, devset, pcap) under DIR instead of here: a
-# held-out draw to evaluate on, leaving the committed files alone.
+# held-out draw to evaluate on, leaving the committed files alone. --voices b gives the
+# carriers other voices (library and calls alike): a draw that tests other voices, not only
+# other seeds.
 # Needs: espeak-ng, sox with GSM and AMR-NB support (libsox-fmt-all), python3 with numpy.
 # Deterministic: the same seed gives byte-identical files.
 set -euo pipefail
@@ -10,6 +12,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 seed=20261123
 jobs=0
 out="$here"
+voices=a
 while [ $# -gt 0 ]; do
   case "$1" in
     --seed) seed="$2"; shift 2 ;;
@@ -18,7 +21,9 @@ while [ $# -gt 0 ]; do
     --jobs=*) jobs="${1#*=}"; shift ;;
     --out) out="$2"; shift 2 ;;
     --out=*) out="${1#*=}"; shift ;;
-    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+    --voices) voices="$2"; shift 2 ;;
+    --voices=*) voices="${1#*=}"; shift ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
 done
@@ -30,7 +35,7 @@ sox -h 2>/dev/null | grep -q 'amr-nb' || { echo "sox lacks the amr-nb format (in
 python3 -c 'import numpy' 2>/dev/null || { echo "python3 lacks numpy (pip install numpy)" >&2; exit 1; }
 export LC_ALL=C.UTF-8 PYTHONHASHSEED=0 PYTHONDONTWRITEBYTECODE=1 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 mkdir -p "$out"
-python3 "$here/gen/generate.py" --seed "$seed" --jobs "$jobs" --out "$out"
+python3 "$here/gen/generate.py" --seed "$seed" --jobs "$jobs" --out "$out" --voices "$voices"
 # The carrier's early media played by sipp in the end-to-end media tests: 6 s of a library
 # announcement as PCMU RTP.
 mkdir -p "$out/pcap"

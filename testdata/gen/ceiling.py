@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """What a generated set allows a classifier that never decides on a shared phrase.
 
-    tonegate library --shared > shared.txt
-    python3 testdata/gen/ceiling.py shared.txt LABELS.csv [LABELS.csv ...]
+    tonegate library --shared [--library DIR] > shared.txt
+    python3 testdata/gen/ceiling.py [--voices b] shared.txt LABELS.csv [LABELS.csv ...]
+
+(--voices b for draws made with `make-testdata.sh --voices b`: their carriers' gaps differ.)
 
 For every announcement call it follows the reference frames (10 ms) the call plays from its
 onset to its end (the offset into the cycle, the carrier's gap between repetitions, the
@@ -22,7 +24,7 @@ import struct
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from generate import CARRIERS  # noqa: E402
+from generate import CARRIERS, CARRIERS_B  # noqa: E402
 
 # Frames outside the main shared range the matcher needs (its `min_distinct`), 10 ms each.
 MIN_DISTINCT = 40
@@ -68,11 +70,15 @@ def earliest(frames, shared, offset, gap, speed, length):
 
 
 def main():
-    if len(sys.argv) < 3:
+    args = sys.argv[1:]
+    carriers = CARRIERS
+    if args[:2] == ['--voices', 'b']:
+        carriers, args = CARRIERS_B, args[2:]
+    if len(args) < 2:
         sys.exit(__doc__)
-    shared = read_shared(sys.argv[1])
+    shared = read_shared(args[0])
     calls, times = 0, []
-    for labels in sys.argv[2:]:
+    for labels in args[1:]:
         base = os.path.dirname(labels)
         for row in csv.DictReader(open(labels, encoding='utf-8')):
             if row['kind'] != 'announcement':
@@ -87,7 +93,7 @@ def main():
             else:
                 seconds = wav_seconds(os.path.join(base, row['file'])) - onset
             t = earliest(frames, ranges, int(d['offset'].rstrip('ms')) // 10,
-                         int(round(CARRIERS[carrier]['gap'] * 100)), speed, int(seconds * 100))
+                         int(round(carriers[carrier]['gap'] * 100)), speed, int(seconds * 100))
             calls += 1
             if t is not None:
                 times.append(t * 10)

@@ -38,6 +38,15 @@ CARRIERS = {
 }
 CARRIER_ORDER = ['cm', 'cu', 'ct']
 
+# Voice set B (`--voices b`): the same carriers in voices, pitches, paces, pauses and gaps
+# that neither set A nor OTHER_VOICES uses. A held-out draw in set B (library and calls
+# alike) shows whether what was tuned on set A holds for other voices.
+CARRIERS_B = {
+    'cm': dict(zh=('cmn-latn-pinyin+belinda', 66, 170), en=('en-us+belinda', 64, 168), pause=0.40, gap=0.70),
+    'cu': dict(zh=('cmn-latn-pinyin+boris', 38, 180), en=('en+boris', 40, 176), pause=0.60, gap=0.90),
+    'ct': dict(zh=('cmn-latn-pinyin+steph', 56, 176), en=('en-us+steph', 58, 172), pause=0.35, gap=1.20),
+}
+
 # Voices used by no library carrier (advertising speech, "same words, another voice").
 OTHER_VOICES = [
     (('cmn-latn-pinyin+m1', 35, 130), ('en-gb+m1', 38, 135)),
@@ -746,7 +755,11 @@ def main():
     ap.add_argument('--seed', type=int, default=20261123)
     ap.add_argument('--out', default=os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
     ap.add_argument('--jobs', type=int, default=0)
+    ap.add_argument('--voices', choices=['a', 'b'], default='a',
+                    help='the carriers\' voice set: a (the committed data) or b (held-out voices)')
     args = ap.parse_args()
+    if args.voices == 'b':
+        CARRIERS.update(CARRIERS_B)
     out = os.path.abspath(args.out)
     global BABBLE
 

@@ -83,7 +83,10 @@ impl Default for Tuning {
         Tuning {
             fail: 0.15,
             good: 0.3,
-            commit_mean: 0.4,
+            // 0.45, not 0.4: another voice reading 2104/cu's exact words (a negative of a
+            // `--voices b` draw) lined up at 0.41 through GSM; espeak's voices are closer to
+            // each other than two people are.
+            commit_mean: 0.45,
             // 1.1 s: a carrier's own prompt can repeat a reference's words for a second or
             // so ("请稍候。Please hold on," in 2112/cm and in a colour-ringback prompt) before
             // it says something else; at 1.0 s that gave a code on the dev set.
@@ -91,8 +94,14 @@ impl Default for Tuning {
             min_distinct: 40,
             rival_margin: 0.08,
             relative_miss: 0.4,
-            contrast: 0.2,
-            rival_contrast: 0.01,
+            // 0.3, not 0.2: with the carriers in other voices (`make-testdata.sh --voices
+            // b`) a run of one English sentence lined up with another's at 5 dB SNR over
+            // AMR-NB at 0.235 (a 2117 call heard as 2109), and a negative at 0.274.
+            contrast: 0.3,
+            // 0.03, not 0.01: on two fresh draws a connecting prompt in a carrier's voice
+            // and a 2101 call heard as 2103 each passed every other test, with margins over
+            // their rivals of 0.011 and 0.026 (1 % of right decisions have less than 0.016).
+            rival_contrast: 0.03,
             context_min: 0.1,
         }
     }

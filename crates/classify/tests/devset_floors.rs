@@ -7,8 +7,8 @@
 //! printed (`cargo test -p tonegate-classify --test devset_floors -- --nocapture`).
 //!
 //! Measured when last set (the classifier is deterministic; `tonegate eval` gives the same):
-//! announcements 211/300 (70.3 %), tones 60/60, false codes on negatives 0/133, wrong codes
-//! 0/271, no wrong code on an announcement.
+//! announcements 215/300 (71.7 %), tones 60/60, false codes on negatives 0/133, wrong codes
+//! 0/275, no wrong code on an announcement.
 //!
 //! The announcement floor was lowered once, from 0.60, on purpose: the library gained
 //! known carrier prompts without a code and the context check stopped forgetting, which
@@ -16,6 +16,8 @@
 //! accuracy (the README's held-out table). It was raised to 0.68 when the generator stopped
 //! measuring an announcement's level and SNR over its (louder) tone prefix: those calls had
 //! been 7-11 dB noisier than their labels said (170 → 211 right, the classifier unchanged).
+//! Since then the context check learnt to ignore noise (+11) and three thresholds were
+//! raised against the wrong and false codes that draws in other voices showed (-7).
 
 mod common;
 
@@ -26,7 +28,7 @@ use tonegate_classify::{Classifier, Label};
 
 /// Tone calls with the right code and label: at least this share. Measured: 60/60.
 const MIN_TONE_ACCURACY: f64 = 0.98;
-/// Announcement calls given the right code: at least this share. Measured: 70.3 %.
+/// Announcement calls given the right code: at least this share. Measured: 71.7 %.
 const MIN_ANNOUNCEMENT_ACCURACY: f64 = 0.68;
 /// Emitted codes that are wrong (wrong announcement code, or any code on a negative): at most
 /// this share. Measured: 0 %; the goal is 0.3 %.
