@@ -47,10 +47,20 @@ def read_shared(path):
 
 
 def wav_seconds(path):
+    """Length of a WAV file from its fmt and data chunks (G.711 WAVs carry a fact chunk and
+    an 18-byte fmt, so the data does not start at byte 44)."""
     with open(path, 'rb') as f:
-        head = f.read(44)
-    rate, bits = struct.unpack('<I', head[24:28])[0], struct.unpack('<H', head[34:36])[0]
-    return (os.path.getsize(path) - 44) / (rate * bits / 8)
+        data = f.read()
+    pos, rate, bits = 12, None, None
+    while pos + 8 <= len(data):
+        cid, size = data[pos:pos + 4], struct.unpack('<I', data[pos + 4:pos + 8])[0]
+        if cid == b'fmt ':
+            rate = struct.unpack('<I', data[pos + 12:pos + 16])[0]
+            bits = struct.unpack('<H', data[pos + 22:pos + 24])[0]
+        elif cid == b'data':
+            return size / (rate * bits / 8)
+        pos += 8 + size + (size & 1)
+    raise ValueError('%s: no data chunk' % path)
 
 
 def earliest(frames, shared, offset, gap, speed, length):
