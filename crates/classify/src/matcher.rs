@@ -76,6 +76,10 @@ pub struct Tuning {
     /// must agree at least this much: a phrase said in another sentence (the same voice
     /// reusing its words) matches the reference only in the middle.
     pub context_min: f32,
+    /// The run's frames outside the shared phrase that holds most of its good frames (the
+    /// words that make it this code) must agree with the reference at least this much taken
+    /// together, not only window by window.
+    pub distinct_agree: f32,
 }
 
 impl Default for Tuning {
@@ -102,7 +106,17 @@ impl Default for Tuning {
             // and a 2101 call heard as 2103 each passed every other test, with margins over
             // their rivals of 0.011 and 0.026 (1 % of right decisions have less than 0.016).
             rival_contrast: 0.03,
-            context_min: 0.1,
+            // 0.2, not 0.1: a colour-ringback prompt ending "…请稍候。Please hold on." as
+            // 2113/cm ends "…please hold on." got 2113 on three fresh draws, its context (the
+            // prompt's "Please" against the announcement's "connecting you,") at 0.12.
+            context_min: 0.2,
+            // 0.4: a carrier's connecting prompt in its own voice says the greeting of an
+            // announcement (agreeing at 0.7-0.9) and then other words that agree with the
+            // announcement's at 0.2-0.3, enough for some 200 ms windows to count as good: on
+            // fresh draws of both voice sets three such prompts got a code (2101, 2112 twice),
+            // and one 2114 call at 5 dB SNR was heard as 2116. At 0.35 one of the prompts
+            // still did; at 0.45 right codes were lost for no further error refused.
+            distinct_agree: 0.4,
         }
     }
 }
@@ -585,10 +599,11 @@ impl Matcher {
         }
     }
 
-    /// Good frames of tracker `t` outside the shared interval that covers most of them.
-    fn distinct_frames(&self, t: &Tracker) -> u32 {
+    /// The shared interval that holds most of tracker `t`'s good frames, with their count
+    /// (`None` when no shared interval holds any).
+    fn main_shared(&self, t: &Tracker) -> Option<((u32, u32), u32)> {
         let r = self.library.reference(t.reference);
-        let mut worst = t.run_good;
+        let mut main = None;
         for &(a, b) in &r.shared {
             let mut inside = 0u32;
             for bit in a as usize..(b as usize).min(MAX_REF_FRAMES) {
@@ -596,9 +611,29 @@ impl Matcher {
                     inside += 1;
                 }
             }
-            worst = worst.min(t.run_good - inside);
+            if inside > main.map_or(0, |(_, n)| n) {
+                main = Some(((a, b), inside));
+            }
         }
-        worst
+        main
+    }
+
+    /// Good frames of tracker `t` outside the shared interval that covers most of them.
+    fn distinct_frames(&self, t: &Tracker) -> u32 {
+        t.run_good - self.main_shared(t).map_or(0, |(_, inside)| inside)
+    }
+
+    /// Correlation of the run's frames (those the ring holds) outside the shared interval
+    /// that covers most of its good frames with the reference at its alignment (the best of
+    /// ± 1 frame); `None` when too few of them carry sound.
+    fn distinct_agreement(&self, t: &Tracker) -> Option<f32> {
+        let r = self.library.reference(t.reference);
+        let main = self.main_shared(t).map(|((a, b), _)| (a as i64, b as i64));
+        let outside = |q: u64| !main.is_some_and(|(a, b)| (a..b).contains(&(q as i64 + t.offset)));
+        let (from, to) = self.run_span(t);
+        (-1..=1)
+            .filter_map(|d| self.corr_span_where(r, from, to, t.offset + d, outside))
+            .reduce(f32::max)
     }
 
     /// Correlation of the call's frames `from..=to` with reference `r` at `offset`.
@@ -621,6 +656,20 @@ impl Matcher {
         offset: i64,
         min_level: i16,
     ) -> Option<f32> {
+        self.corr_span_where(r, from, to, offset, |q| {
+            self.level[(q % RING as u64) as usize] as i16 >= min_level
+        })
+    }
+
+    /// [`Self::corr_span`] over the call's frames `q` for which `keep(q)` holds.
+    fn corr_span_where(
+        &self,
+        r: &crate::library::Reference,
+        from: u64,
+        to: u64,
+        offset: i64,
+        keep: impl Fn(u64) -> bool,
+    ) -> Option<f32> {
         let mut c = Correlation::default();
         for q in from..=to {
             let rp = q as i64 + offset;
@@ -629,7 +678,7 @@ impl Matcher {
             }
             let slot = (q % RING as u64) as usize;
             let rp = rp as usize;
-            if self.mask[slot] != 0 && r.mask[rp] != 0 && self.level[slot] as i16 >= min_level {
+            if self.mask[slot] != 0 && r.mask[rp] != 0 && keep(q) {
                 c.add(&self.fp[slot], &self.mv[slot], &r.fp[rp], &r.mv[rp]);
             }
         }
@@ -661,8 +710,17 @@ impl Matcher {
     }
 
     /// Agreement of the call with the reference over the [`CONTEXT`] frames before the run
-    /// (1.0 when there is too little speech there on either side to say).
+    /// (1.0 when there is too little speech there on either side to say), remembered for
+    /// the run.
     fn context(&self, t: &Tracker) -> f32 {
+        let v = self.context_now(t);
+        t.context_seen.set(Some((t.run_start, v)));
+        v
+    }
+
+    /// [`Self::context`] without remembering it (for tracing, which must not change what a
+    /// tracker remembers).
+    fn context_now(&self, t: &Tracker) -> f32 {
         let oldest = self.n.saturating_sub(RING as u64 - 1);
         if t.run_start < oldest + CONTEXT || t.run_start == 0 {
             // Once the ring has dropped the frames before the run, the verdict is the one
@@ -693,8 +751,13 @@ impl Matcher {
         let v = self
             .aligned_above(t, t.run_start - CONTEXT, t.run_start - 1, floor)
             .unwrap_or(1.0);
-        t.context_seen.set(Some((t.run_start, v)));
-        v
+        // The run's mean level moves as it grows, and with it which frames count: the
+        // lowest agreement this run has shown stands (a prompt whose context was refused at
+        // one length must not pass at the next).
+        match t.context_seen.get() {
+            Some((start, seen)) if start == t.run_start => v.min(seen),
+            _ => v,
+        }
     }
 
     /// Correlation of the call's frames `from..=to` with the tracker's reference at its
@@ -768,7 +831,8 @@ impl Matcher {
                 contrast = self.contrast(t),
                 // Uncached: tracing must not change what the cache holds.
                 over_rivals = self.over_rivals_now(t),
-                context = self.context(t),
+                context = self.context_now(t),
+                distinct_agree = self.distinct_agreement(t),
                 "candidate"
             );
             // Cheapest test first: the contrast correlates the whole run eleven times.
@@ -776,6 +840,11 @@ impl Matcher {
                 || self.contrast(t) < tu.contrast
                 || self.context(t) < tu.context_min
                 || self.over_rivals(t) < tu.rival_contrast
+                // Too few frames to say refuses too (`map_or`: the MSRV predates
+                // `is_none_or`).
+                || self
+                    .distinct_agreement(t)
+                    .map_or(true, |v| v < tu.distinct_agree)
             {
                 continue;
             }

@@ -300,6 +300,7 @@ fn tuning_from_env() -> Tuning {
                 "contrast" => t.contrast = x,
                 "rival_contrast" => t.rival_contrast = x,
                 "context_min" => t.context_min = x,
+                "distinct_agree" => t.distinct_agree = x,
                 _ => eprintln!("TONEGATE_TUNE: unknown key {k}"),
             }
         }

@@ -1,0 +1,53 @@
+//! Connecting prompts in a carrier's own voice that once got a code on fresh draws
+//! (`testdata/regress/`, copied from `make-testdata.sh --seed N` draws): each reuses the
+//! words of an announcement of the same carrier. Every one must now give no code, and each
+//! must still give one with the guard that stops it turned off, or the file tests nothing.
+
+mod common;
+
+use common::{read_audio, shipped_library, testdata};
+use tonegate_classify::{Classifier, Code, Decision, Tuning};
+
+fn classify(name: &str, tuning: Tuning) -> Decision {
+    let pcm = read_audio(&testdata().join("regress").join(name));
+    let mut c = Classifier::with_tuning(shipped_library(), tuning);
+    c.push_samples(&pcm);
+    c.finish()
+}
+
+fn check(name: &str, without_guard: Tuning, mistaken_for: u16) {
+    let now = classify(name, Tuning::default());
+    assert_eq!(now.code, None, "{name}: heard as {:?}", now.code);
+    let before = classify(name, without_guard);
+    assert_eq!(
+        before.code,
+        Code::new(mistaken_for),
+        "{name}: without its guard it must be mistaken as it was, or this tests nothing"
+    );
+}
+
+/// China Unicom's "对不起，请稍候，您拨打的用户正在为您接通。Please hold." agrees with 2101/cu
+/// and 2112/cu in their shared words and, window by window, a little after them; taken
+/// together, the words outside the shared phrase do not agree.
+#[test]
+fn a_prompt_agreeing_only_around_shared_words_gets_no_code() {
+    let off = Tuning {
+        distinct_agree: -2.0,
+        ..Tuning::default()
+    };
+    check("seed66-0461-cu-prompt2.wav", off, 2101);
+    check("seed1234-0213-cu-prompt2.wav", off, 2112);
+}
+
+/// China Mobile's colour-ringback prompt ends "…请稍候。Please hold on.", as 2113/cm ends
+/// "…please hold on."; what the prompt said just before does not agree with the words
+/// before "please hold on" in 2113/cm.
+#[test]
+fn a_prompt_ending_as_an_announcement_ends_gets_no_code() {
+    let off = Tuning {
+        context_min: 0.1,
+        ..Tuning::default()
+    };
+    check("seed201-0374-cm-prompt2.wav", off, 2113);
+    check("seed203-0219-cm-prompt2.wav", off, 2113);
+}
