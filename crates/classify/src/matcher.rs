@@ -108,7 +108,7 @@ impl Default for Tuning {
             rival_contrast: 0.03,
             // 0.2, not 0.1: a colour-ringback prompt ending "…请稍候。Please hold on." as
             // 2113/cm ends "…please hold on." got 2113 on three fresh draws, its context (the
-            // prompt's "Please" against the announcement's "connecting you,") at 0.12.
+            // prompt's "Please" against the announcement's "connecting you,") at 0.12-0.18.
             context_min: 0.2,
             // 0.4: a carrier's connecting prompt in its own voice says the greeting of an
             // announcement (agreeing at 0.7-0.9) and then other words that agree with the
