@@ -599,9 +599,9 @@ impl Matcher {
         }
     }
 
-    /// The shared interval that holds most of tracker `t`'s good frames, with their count
-    /// (`None` when no shared interval holds any).
-    fn main_shared(&self, t: &Tracker) -> Option<((u32, u32), u32)> {
+    /// The shared interval that holds most of tracker `t`'s good frames (`None` when no
+    /// shared interval holds any), and the good frames outside it.
+    fn main_shared(&self, t: &Tracker) -> (Option<(u32, u32)>, u32) {
         let r = self.library.reference(t.reference);
         let mut main = None;
         for &(a, b) in &r.shared {
@@ -615,20 +615,23 @@ impl Matcher {
                 main = Some(((a, b), inside));
             }
         }
-        main
+        (
+            main.map(|(interval, _)| interval),
+            t.run_good - main.map_or(0, |(_, inside)| inside),
+        )
     }
 
     /// Good frames of tracker `t` outside the shared interval that covers most of them.
     fn distinct_frames(&self, t: &Tracker) -> u32 {
-        t.run_good - self.main_shared(t).map_or(0, |(_, inside)| inside)
+        self.main_shared(t).1
     }
 
-    /// Correlation of the run's frames (those the ring holds) outside the shared interval
-    /// that covers most of its good frames with the reference at its alignment (the best of
-    /// ± 1 frame); `None` when too few of them carry sound.
-    fn distinct_agreement(&self, t: &Tracker) -> Option<f32> {
+    /// Correlation of the run's frames (those the ring holds) outside `main`, the shared
+    /// interval that covers most of its good frames, with the reference at its alignment
+    /// (the best of ± 1 frame); `None` when too few of them carry sound.
+    fn distinct_agreement(&self, t: &Tracker, main: Option<(u32, u32)>) -> Option<f32> {
         let r = self.library.reference(t.reference);
-        let main = self.main_shared(t).map(|((a, b), _)| (a as i64, b as i64));
+        let main = main.map(|(a, b)| (a as i64, b as i64));
         let outside = |q: u64| !main.is_some_and(|(a, b)| (a..b).contains(&(q as i64 + t.offset)));
         let (from, to) = self.run_span(t);
         (-1..=1)
@@ -822,28 +825,30 @@ impl Matcher {
             {
                 continue;
             }
+            // Once per candidate: both the distinct count and the agreement beyond it need it.
+            let (main, distinct) = self.main_shared(t);
             tracing::trace!(
                 reference = t.reference,
                 run = t.run_active,
                 mean,
                 ema = t.ema,
-                distinct = self.distinct_frames(t),
+                distinct,
                 contrast = self.contrast(t),
                 // Uncached: tracing must not change what the cache holds.
                 over_rivals = self.over_rivals_now(t),
                 context = self.context_now(t),
-                distinct_agree = self.distinct_agreement(t),
+                distinct_agree = self.distinct_agreement(t, main),
                 "candidate"
             );
             // Cheapest test first: the contrast correlates the whole run eleven times.
-            if self.distinct_frames(t) < tu.min_distinct
+            if distinct < tu.min_distinct
                 || self.contrast(t) < tu.contrast
                 || self.context(t) < tu.context_min
                 || self.over_rivals(t) < tu.rival_contrast
                 // Too few frames to say refuses too (`map_or`: the MSRV predates
                 // `is_none_or`).
                 || self
-                    .distinct_agreement(t)
+                    .distinct_agreement(t, main)
                     .map_or(true, |v| v < tu.distinct_agree)
             {
                 continue;
