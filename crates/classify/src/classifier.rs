@@ -136,8 +136,8 @@ impl Classifier {
         self.have_previous = true;
         for hop in pcm.chunks_exact(HOP) {
             let a = self.frontend.push_hop(hop, zeroed || repeated);
-            let tone_ratio = if a.tone_narrow { a.tone_ratio } else { 0.0 };
-            if let Some(ev) = self.tone.push(tone_ratio, a.level_db, zeroed) {
+            let share = ToneDetector::tone_share(&a);
+            if let Some(ev) = self.tone.push(share, a.level_db, zeroed) {
                 match ev {
                     ToneEvent::Failure(code, label) => {
                         return Ok(Some(self.commit(Some(code), label, 0.95, None)));

@@ -43,6 +43,27 @@ const NEAR_HIGH: std::ops::RangeInclusive<usize> = 18..=23;
 /// Everything a telephone channel carries (94-3875 Hz).
 const TOTAL_BINS: std::ops::RangeInclusive<usize> = 3..=124;
 
+/// The strongest bin of the tone band, refined by a parabola through the log power of it
+/// and its two neighbours (for a Hann window the peak's log power is close to a parabola,
+/// which places a steady tone within about 2 Hz; the bins are 31 Hz apart).
+fn peak_hz(power: &[f32; BINS]) -> f32 {
+    let mut k = *TONE_BINS.start();
+    for i in TONE_BINS {
+        if power[i] > power[k] {
+            k = i;
+        }
+    }
+    let ln = |i: usize| power[i].max(1e-3).ln();
+    let (a, b, c) = (ln(k - 1), ln(k), ln(k + 1));
+    let den = a - 2.0 * b + c;
+    let delta = if den < 0.0 {
+        (0.5 * (a - c) / den).clamp(-0.5, 0.5)
+    } else {
+        0.0
+    };
+    (k as f32 + delta) * crate::SAMPLE_RATE as f32 / WINDOW as f32
+}
+
 fn fft() -> &'static Arc<dyn RealToComplex<f32>> {
     static FFT: OnceLock<Arc<dyn RealToComplex<f32>>> = OnceLock::new();
     FFT.get_or_init(|| RealFftPlanner::<f32>::new().plan_fft_forward(WINDOW))
@@ -96,6 +117,8 @@ pub struct Analysis {
     pub tone_ratio: f32,
     /// Whether that energy is narrow, as a tone's is (not spread into the bins beside it).
     pub tone_narrow: bool,
+    /// Frequency of the strongest peak in the tone band, Hz (interpolated between bins).
+    pub tone_hz: f32,
     /// Correlation of this frame's spectral shape with the one 50 ms earlier (stationarity).
     pub stationarity: f32,
     /// True when the input was a concealed loss (digital silence or a repeated 20 ms frame).
@@ -214,6 +237,7 @@ impl Frontend {
         let beside: f32 =
             power[NEAR_LOW].iter().sum::<f32>() + power[NEAR_HIGH].iter().sum::<f32>();
         let tone_narrow = tone > 3.0 * beside;
+        let tone_hz = peak_hz(power);
         let full_scale = (32768.0f32 * WINDOW as f32 / 4.0).powi(2) * 2.0;
         let level_db = 10.0 * ((total + 1.0) / full_scale).log10();
 
@@ -285,6 +309,7 @@ impl Frontend {
             snr_db,
             tone_ratio: tone / total.max(1.0),
             tone_narrow,
+            tone_hz,
             stationarity,
             missing,
         }
@@ -478,6 +503,23 @@ mod tests {
                 .collect();
             let a = run(&x, true);
             assert!(a[50].tone_ratio > 0.9, "{hz} Hz ratio {}", a[50].tone_ratio);
+        }
+    }
+
+    #[test]
+    fn a_tone_s_frequency_is_read_within_a_few_hertz() {
+        for hz in [400.0f32, 425.0, 439.0, 450.0, 462.5, 475.0, 494.0, 520.0] {
+            let x: Vec<i16> = (0..8000)
+                .map(|i| ((i as f32 * hz * std::f32::consts::TAU / 8000.0).sin() * 8000.0) as i16)
+                .collect();
+            let a = run(&x, true);
+            for f in &a[10..90] {
+                assert!(
+                    (f.tone_hz - hz).abs() < 3.0,
+                    "{hz} Hz read as {}",
+                    f.tone_hz
+                );
+            }
         }
     }
 

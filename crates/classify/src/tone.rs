@@ -6,6 +6,7 @@
 //! frame of edge jitter (the spec allows ±15 % drift).
 
 use crate::codes::{Code, Label};
+use crate::features::Analysis;
 
 /// Share of the channel's energy in the 450 Hz band for a frame to count as tone.
 const TONE_RATIO_ON: f32 = 0.5;
@@ -32,6 +33,15 @@ const UNSTEADY_DB: f32 = 10.0;
 /// Only on segments this long are checked (frames, past busy's longest, 44): in a shorter
 /// one the window's ramps at both ends weigh too much on the line.
 const STEADY_CHECKED: u32 = 45;
+/// A frame is tone only when its peak lies within this of 450 Hz. The spec allows ±25 Hz;
+/// the rest is margin for the peak's reading (within 3 Hz for a steady tone). Music has
+/// notes in the tone band's bins (375-531 Hz) that are no 450 Hz tone: B4 at 494 Hz, played
+/// in turn with A4 at 440 Hz in eighth notes at 91 bpm, alternates like busy tone.
+const TONE_HZ_TOLERANCE: f32 = 35.0;
+/// Closed segments kept. No more: healing could then join number unobtainable's 0.1 s bursts
+/// (their gaps are within `DROPOUT`) into what looks like busy tone, as it did at 12 for a
+/// 425 Hz unobtainable tone with 8 % of its packets concealed by repeats.
+const HISTORY: usize = 8;
 /// Continuous tone this long is dial tone (frames).
 const DIAL_FRAMES: u32 = 300;
 
@@ -101,7 +111,7 @@ pub struct ToneDetector {
     /// Whether every pending frame was digital silence.
     pending_zeroed: bool,
     /// Closed segments, newest last: (on, frames).
-    segments: [(bool, u32); 8],
+    segments: [(bool, u32); HISTORY],
     closed: usize,
     tone_frames: u32,
     dial_reported: bool,
@@ -148,6 +158,22 @@ impl ToneDetector {
     /// Frames so far that were tone.
     pub fn tone_frames(&self) -> u32 {
         self.tone_frames
+    }
+
+    /// The share of a frame's energy the detector counts as tone: the 450 Hz band's, when
+    /// that energy is narrow and peaks within the tolerance of 450 Hz; else 0.
+    pub fn tone_share(a: &Analysis) -> f32 {
+        if a.tone_narrow && (a.tone_hz - 450.0).abs() <= TONE_HZ_TOLERANCE {
+            a.tone_ratio
+        } else {
+            0.0
+        }
+    }
+
+    /// Whether a frame is tone: what the cadences are made of, and what the matcher leaves
+    /// out of speech.
+    pub fn is_tone_frame(a: &Analysis) -> bool {
+        Self::is_tone(Self::tone_share(a), a.level_db)
     }
 
     /// Whether a frame with these measurements is tone.
@@ -222,14 +248,14 @@ impl ToneDetector {
             return None;
         }
         self.segments.copy_within(1.., 0);
-        self.segments[7] = (on, frames);
+        self.segments[HISTORY - 1] = (on, frames);
         self.closed += 1;
         self.classify()
     }
 
-    /// The closed segments kept (at most 8), oldest first.
+    /// The closed segments kept (at most `HISTORY`), oldest first.
     fn closed_segments(&self) -> &[(bool, u32)] {
-        &self.segments[8 - self.closed.min(8)..]
+        &self.segments[HISTORY - self.closed.min(HISTORY)..]
     }
 
     /// The last `n` closed segments, oldest first, if there are that many.
@@ -244,11 +270,15 @@ impl ToneDetector {
         }
         // The same on the segments with short dropouts healed: at low SNR, noise (babble near
         // 450 Hz) breaks a 0.7 s tone for a few frames, which is no cadence of any tone.
-        let mut healed = [(false, 0u32); 8];
+        let mut healed = [(false, 0u32); HISTORY];
         let mut n = 0;
         for &(on, frames) in valid {
-            if on && n >= 2 && healed[n - 2].0 && !healed[n - 1].0 && healed[n - 1].1 <= DROPOUT {
-                healed[n - 2].1 += healed[n - 1].1 + frames;
+            // A dropout as loud as the tone (a lost packet concealed by repeating the last
+            // one breaks the tone's phase, so its frame reads as no tone) is healed too: it
+            // is the length that says it is no gap.
+            let dropout = |(on, frames): (bool, u32)| !on && frames % NO_CADENCE <= DROPOUT;
+            if on && n >= 2 && healed[n - 2].0 && dropout(healed[n - 1]) {
+                healed[n - 2].1 += healed[n - 1].1 % NO_CADENCE + frames;
                 n -= 1;
             } else {
                 healed[n] = (on, frames);
