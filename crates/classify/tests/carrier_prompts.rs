@@ -1,7 +1,10 @@
 //! Connecting prompts in a carrier's own voice that once got a code on fresh draws
 //! (`testdata/regress/`, copied from `make-testdata.sh --seed N` draws): each reuses the
-//! words of an announcement of the same carrier. Every one must now give no code, and each
-//! must still give one with the guard that stops it turned off, or the file tests nothing.
+//! words of an announcement of the same carrier. Every one must now give no code. Where a
+//! prompt is still a near miss, the guard that stops it is turned off and the code it used
+//! to get must come back, or the file tests nothing. Since vowels in the tone band's bins are
+//! matched as speech, the two prompts of the first test and the seed 203 one no longer get
+//! a code even with every guard off: they are kept as regressions only.
 
 mod common;
 
@@ -26,17 +29,15 @@ fn check(name: &str, without_guard: Tuning, mistaken_for: u16) {
     );
 }
 
-/// China Unicom's "对不起，请稍候，您拨打的用户正在为您接通。Please hold." agrees with 2101/cu
+/// China Unicom's "对不起，请稍候，您拨打的用户正在为您接通。Please hold." agreed with 2101/cu
 /// and 2112/cu in their shared words and, window by window, a little after them; taken
 /// together, the words outside the shared phrase do not agree.
 #[test]
 fn a_prompt_agreeing_only_around_shared_words_gets_no_code() {
-    let off = Tuning {
-        distinct_agree: -2.0,
-        ..Tuning::default()
-    };
-    check("seed66-0461-cu-prompt2.wav", off, 2101);
-    check("seed1234-0213-cu-prompt2.wav", off, 2112);
+    for name in ["seed66-0461-cu-prompt2.wav", "seed1234-0213-cu-prompt2.wav"] {
+        let d = classify(name, Tuning::default());
+        assert_eq!(d.code, None, "{name}: heard as {:?}", d.code);
+    }
 }
 
 /// China Mobile's colour-ringback prompt ends "…请稍候。Please hold on.", as 2113/cm ends
@@ -51,5 +52,10 @@ fn a_prompt_ending_as_an_announcement_ends_gets_no_code() {
         ..Tuning::default()
     };
     check("seed201-0374-cm-prompt2.wav", off, 2113);
-    check("seed203-0219-cm-prompt2.wav", off, 2113);
+    let d = classify("seed203-0219-cm-prompt2.wav", Tuning::default());
+    assert_eq!(
+        d.code, None,
+        "seed203-0219-cm-prompt2.wav: heard as {:?}",
+        d.code
+    );
 }
