@@ -117,7 +117,8 @@ pub struct Analysis {
     pub tone_ratio: f32,
     /// Whether that energy is narrow, as a tone's is (not spread into the bins beside it).
     pub tone_narrow: bool,
-    /// Frequency of the strongest peak in the tone band, Hz (interpolated between bins).
+    /// Frequency of the strongest peak in the tone band, Hz (interpolated between bins); 0
+    /// when the band's energy is not narrow.
     pub tone_hz: f32,
     /// Correlation of this frame's spectral shape with the one 50 ms earlier (stationarity).
     pub stationarity: f32,
@@ -237,7 +238,8 @@ impl Frontend {
         let beside: f32 =
             power[NEAR_LOW].iter().sum::<f32>() + power[NEAR_HIGH].iter().sum::<f32>();
         let tone_narrow = tone > 3.0 * beside;
-        let tone_hz = peak_hz(power);
+        // Only a narrow tone band has a peak worth reading (the only frames that use it).
+        let tone_hz = if tone_narrow { peak_hz(power) } else { 0.0 };
         let full_scale = (32768.0f32 * WINDOW as f32 / 4.0).powi(2) * 2.0;
         let level_db = 10.0 * ((total + 1.0) / full_scale).log10();
 
@@ -495,13 +497,17 @@ mod tests {
         assert!(e[BANDS] < BINS);
     }
 
+    /// One second of a sine at `hz`, about -12 dBFS.
+    fn sine(hz: f32) -> Vec<i16> {
+        (0..8000)
+            .map(|i| ((i as f32 * hz * std::f32::consts::TAU / 8000.0).sin() * 8000.0) as i16)
+            .collect()
+    }
+
     #[test]
     fn a_450_hz_tone_lands_in_the_tone_band() {
         for hz in [425.0f32, 450.0, 475.0] {
-            let x: Vec<i16> = (0..8000)
-                .map(|i| ((i as f32 * hz * std::f32::consts::TAU / 8000.0).sin() * 8000.0) as i16)
-                .collect();
-            let a = run(&x, true);
+            let a = run(&sine(hz), true);
             assert!(a[50].tone_ratio > 0.9, "{hz} Hz ratio {}", a[50].tone_ratio);
         }
     }
@@ -509,10 +515,7 @@ mod tests {
     #[test]
     fn a_tone_s_frequency_is_read_within_a_few_hertz() {
         for hz in [400.0f32, 425.0, 439.0, 450.0, 462.5, 475.0, 494.0, 520.0] {
-            let x: Vec<i16> = (0..8000)
-                .map(|i| ((i as f32 * hz * std::f32::consts::TAU / 8000.0).sin() * 8000.0) as i16)
-                .collect();
-            let a = run(&x, true);
+            let a = run(&sine(hz), true);
             for f in &a[10..90] {
                 assert!(
                     (f.tone_hz - hz).abs() < 3.0,

@@ -273,12 +273,15 @@ impl ToneDetector {
         let mut healed = [(false, 0u32); HISTORY];
         let mut n = 0;
         for &(on, frames) in valid {
-            // A dropout as loud as the tone (a lost packet concealed by repeating the last
-            // one breaks the tone's phase, so its frame reads as no tone) is healed too: it
-            // is the length that says it is no gap.
-            let dropout = |(on, frames): (bool, u32)| !on && frames % NO_CADENCE <= DROPOUT;
-            if on && n >= 2 && healed[n - 2].0 && dropout(healed[n - 1]) {
-                healed[n - 2].1 += healed[n - 1].1 % NO_CADENCE + frames;
+            // The off segment between two on segments, by its length alone: a dropout as
+            // loud as the tone (a packet concealed by repeating the last one breaks the
+            // tone's phase, so its frames read as no tone) is healed too.
+            let gap = match healed[..n] {
+                [.., (true, _), (false, gap)] => Some(gap % NO_CADENCE),
+                _ => None,
+            };
+            if let (true, Some(gap)) = (on, gap.filter(|&g| g <= DROPOUT)) {
+                healed[n - 2].1 += gap + frames;
                 n -= 1;
             } else {
                 healed[n] = (on, frames);
