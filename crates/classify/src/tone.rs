@@ -22,9 +22,6 @@ const ZERO_DEBOUNCE: u32 = 7;
 /// spec's lowest SNR (5 dB over the whole cadence, the tone on half the time) the noise in a
 /// gap is about 8 dB below the tone.
 const GAP_BELOW_TONE_DB: f32 = 3.0;
-/// Added to the length of a segment that belongs to no cadence (a gap that is not quiet
-/// enough, a tone whose level is not steady): no cadence range holds it.
-const NO_CADENCE: u32 = 1 << 20;
 /// A network's tone keeps its level: an on segment whose level drifts more than this from
 /// its start to its end (dB, least-squares line over its frames) is no tone of a cadence.
 /// A plucked or struck note near 450 Hz decays 15-25 dB over 0.8 s; the spec's slowest gain
@@ -62,6 +59,23 @@ fn within(x: u32, r: (u32, u32)) -> bool {
     x >= r.0 && x <= r.1
 }
 
+/// A closed on or off segment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Segment {
+    on: bool,
+    frames: u32,
+    /// False for a segment that belongs to no cadence whatever its length: a gap that is
+    /// not quiet enough, a tone whose level is not steady.
+    cadence: bool,
+}
+
+impl Segment {
+    /// Whether this segment is a cadence's, of a length within `r`.
+    fn fits(&self, r: (u32, u32)) -> bool {
+        self.cadence && within(self.frames, r)
+    }
+}
+
 /// What the tone detector concluded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ToneEvent {
@@ -79,15 +93,15 @@ const DROPOUT: u32 = 12;
 /// Busy (on, off, on, off, on: the first segment of a stream may be cut) or congestion (on,
 /// off, on), plus `more` segments of the same cadence, as the newest of `s`, closed segments
 /// oldest first.
-fn busy_or_congestion(s: &[(bool, u32)], more: usize) -> Option<ToneEvent> {
-    let alternating = |s: &[(bool, u32)], r: (u32, u32)| s.iter().all(|&(_, f)| within(f, r));
+fn busy_or_congestion(s: &[Segment], more: usize) -> Option<ToneEvent> {
+    let alternating = |s: &[Segment], r: (u32, u32)| s.iter().all(|seg| seg.fits(r));
     if let Some(s) = newest(s, 5 + more) {
-        if s[s.len() - 1].0 && alternating(s, BUSY) {
+        if s[s.len() - 1].on && alternating(s, BUSY) {
             return Some(ToneEvent::Failure(Code::BUSY, Label::BusyTone));
         }
     }
     if let Some(s) = newest(s, 3 + more) {
-        if s[s.len() - 1].0 && alternating(s, CONGESTION) {
+        if s[s.len() - 1].on && alternating(s, CONGESTION) {
             return Some(ToneEvent::Failure(
                 Code::NETWORK_BUSY,
                 Label::CongestionTone,
@@ -98,7 +112,7 @@ fn busy_or_congestion(s: &[(bool, u32)], more: usize) -> Option<ToneEvent> {
 }
 
 /// The newest `k` of the segments `s` (oldest first), if there are that many.
-fn newest(s: &[(bool, u32)], k: usize) -> Option<&[(bool, u32)]> {
+fn newest(s: &[Segment], k: usize) -> Option<&[Segment]> {
     (s.len() >= k).then(|| &s[s.len() - k..])
 }
 
@@ -110,8 +124,8 @@ pub struct ToneDetector {
     pending: u32,
     /// Whether every pending frame was digital silence.
     pending_zeroed: bool,
-    /// Closed segments, newest last: (on, frames).
-    segments: [(bool, u32); HISTORY],
+    /// Closed segments, newest last.
+    segments: [Segment; HISTORY],
     closed: usize,
     tone_frames: u32,
     dial_reported: bool,
@@ -216,15 +230,14 @@ impl ToneDetector {
                 let unsteady = self.on
                     && self.run >= STEADY_CHECKED
                     && self.fit.drift(self.run as f32).abs() > UNSTEADY_DB;
-                let frames = if loud_gap || unsteady {
-                    self.run + NO_CADENCE
-                } else {
-                    self.run
-                };
                 if self.on {
                     self.last_on_db = mean_db;
                 }
-                let ev = self.close(self.on, frames);
+                let ev = self.close(Segment {
+                    on: self.on,
+                    frames: self.run,
+                    cadence: !(loud_gap || unsteady),
+                });
                 self.on = tone;
                 self.fit = LevelFit::default();
                 self.run = self.pending;
@@ -243,23 +256,23 @@ impl ToneDetector {
         None
     }
 
-    fn close(&mut self, on: bool, frames: u32) -> Option<ToneEvent> {
-        if frames == 0 {
+    fn close(&mut self, segment: Segment) -> Option<ToneEvent> {
+        if segment.frames == 0 {
             return None;
         }
         self.segments.copy_within(1.., 0);
-        self.segments[HISTORY - 1] = (on, frames);
+        self.segments[HISTORY - 1] = segment;
         self.closed += 1;
         self.classify()
     }
 
     /// The closed segments kept (at most `HISTORY`), oldest first.
-    fn closed_segments(&self) -> &[(bool, u32)] {
+    fn closed_segments(&self) -> &[Segment] {
         &self.segments[HISTORY - self.closed.min(HISTORY)..]
     }
 
     /// The last `n` closed segments, oldest first, if there are that many.
-    fn last(&self, n: usize) -> Option<&[(bool, u32)]> {
+    fn last(&self, n: usize) -> Option<&[Segment]> {
         newest(self.closed_segments(), n)
     }
 
@@ -270,21 +283,26 @@ impl ToneDetector {
         }
         // The same on the segments with short dropouts healed: at low SNR, noise (babble near
         // 450 Hz) breaks a 0.7 s tone for a few frames, which is no cadence of any tone.
-        let mut healed = [(false, 0u32); HISTORY];
+        let mut healed = [Segment::default(); HISTORY];
         let mut n = 0;
-        for &(on, frames) in valid {
+        for &seg in valid {
             // The off segment between two on segments, by its length alone: a dropout as
             // loud as the tone (a packet concealed by repeating the last one breaks the
             // tone's phase, so its frames read as no tone) is healed too.
             let gap = match healed[..n] {
-                [.., (true, _), (false, gap)] => Some(gap % NO_CADENCE),
+                [.., Segment { on: true, .. }, Segment {
+                    on: false, frames, ..
+                }] => Some(frames),
                 _ => None,
             };
-            if let (true, Some(gap)) = (on, gap.filter(|&g| g <= DROPOUT)) {
-                healed[n - 2].1 += gap + frames;
+            if let (true, Some(gap)) = (seg.on, gap.filter(|&g| g <= DROPOUT)) {
+                // The joined tone is a cadence's only if both of its parts are.
+                let joined = &mut healed[n - 2];
+                joined.frames += gap + seg.frames;
+                joined.cadence &= seg.cadence;
                 n -= 1;
             } else {
-                healed[n] = (on, frames);
+                healed[n] = seg;
                 n += 1;
             }
         }
@@ -297,14 +315,14 @@ impl ToneDetector {
         }
         // Number unobtainable: a rotation of S S S S S S L L (on/off alternating).
         if let Some(s) = self.last(8) {
-            let long_at = |i: usize| within(s[i].1, UNOBT_LONG);
-            let short_at = |i: usize| within(s[i].1, UNOBT_SHORT);
+            let long_at = |i: usize| s[i].fits(UNOBT_LONG);
+            let short_at = |i: usize| s[i].fits(UNOBT_SHORT);
             for start in 0..8 {
                 // Pattern position p of segment i: (i + 8 - start) % 8; positions 6, 7 long.
                 let ok = (0..8).all(|i| {
                     let p = (i + 8 - start) % 8;
                     let want_on = p % 2 == 0;
-                    s[i].0 == want_on && if p >= 6 { long_at(i) } else { short_at(i) }
+                    s[i].on == want_on && if p >= 6 { long_at(i) } else { short_at(i) }
                 });
                 if ok {
                     return Some(ToneEvent::Failure(
@@ -316,11 +334,11 @@ impl ToneDetector {
         }
         // Ringback and call waiting: an on followed by a 4 s off.
         if let Some(s) = self.last(2) {
-            if s[0].0 && !s[1].0 && within(s[1].1, LONG_OFF) {
-                if within(s[0].1, RING_ON) {
+            if s[0].on && !s[1].on && s[1].fits(LONG_OFF) {
+                if s[0].fits(RING_ON) {
                     return Some(ToneEvent::Progress(Label::Ringback));
                 }
-                if within(s[0].1, WAIT_ON) {
+                if s[0].fits(WAIT_ON) {
                     return Some(ToneEvent::Progress(Label::CallWaitingTone));
                 }
             }
@@ -337,7 +355,8 @@ impl ToneDetector {
         let last_on = if self.on {
             Some(self.run)
         } else {
-            self.last(1).and_then(|s| s[0].0.then_some(s[0].1))
+            self.last(1)
+                .and_then(|s| (s[0].on && s[0].cadence).then_some(s[0].frames))
         };
         match last_on {
             Some(f) if within(f, RING_ON) && !self.on && self.run >= 150 => Some(Label::Ringback),
