@@ -8,9 +8,11 @@
 
 For every announcement call it follows the reference frames (10 ms) the call plays from its
 onset to its end (the offset into the cycle, the carrier's gap between repetitions, the
-speed) and finds the earliest moment at which those frames hold 0.4 s that lie outside the
-shared range covering most of them: the matcher's own rule (`min_distinct`) applied to
-perfect hearing, with the library's own map of shared phrases (`library --shared`).
+speed) and finds the earliest moment at which those frames hold 0.25 s that lie outside the
+shared range covering most of them: the matcher's own rule (`short_distinct`: 0.25 s when
+those frames agree closely, as they do under perfect hearing; else `min_distinct`, 0.4 s)
+applied to perfect hearing, with the library's own map of shared phrases (`library
+--shared`).
 
 It prints the share of calls that ever reach that point (no classifier holding the rule can
 give more of them their code) and the p50 / p90 of when they reach it after the onset (none
@@ -26,8 +28,9 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from generate import CARRIERS, CARRIERS_B  # noqa: E402
 
-# Frames outside the main shared range the matcher needs (its `min_distinct`), 10 ms each.
-MIN_DISTINCT = 40
+# Frames outside the main shared range the matcher needs at the least (its `short_distinct`,
+# when they agree closely taken together), 10 ms each.
+MIN_DISTINCT = 25
 
 
 def read_shared(path):

@@ -61,6 +61,12 @@ pub struct Tuning {
     pub min_run: u32,
     /// Well-matched speech frames outside each shared phrase needed to commit.
     pub min_distinct: u32,
+    /// Fewer such frames, down to this, will do when they agree with the reference at
+    /// least [`Tuning::short_agree`] taken together.
+    pub short_distinct: u32,
+    /// The agreement, taken together, that frames beyond the shared phrase need when they
+    /// are fewer than [`Tuning::min_distinct`].
+    pub short_agree: f32,
     /// A tracker of another code scoring within this of the best blocks a commit.
     pub rival_margin: f32,
     /// A window scoring below this share of its run's mean is a miss.
@@ -96,6 +102,14 @@ impl Default for Tuning {
             // it says something else; at 1.0 s that gave a code on the dev set.
             min_run: 110,
             min_distinct: 40,
+            // 0.25 s at 0.8: +1.0 to +1.3 points on every group of draws (the 53 they were
+            // chosen on, 301-306, 401-406 and the fresh 501-506), a p50 50-150 ms earlier,
+            // one more wrong code in all 89 (2107/cm "…已停机" heard as 2109/cm "…已关机",
+            // voice B). At 0.7 a China Mobile prompt "…正在接通中，请稍候…" got 2101/cm
+            // ("…正在通话中，请稍后再拨") on two draws: its 0.26 s of "distinct" words agree at
+            // 0.74-0.76. At 0.2 s and 0.75, one more wrong code than at 0.25 s and 0.8.
+            short_distinct: 25,
+            short_agree: 0.8,
             rival_margin: 0.08,
             relative_miss: 0.4,
             // 0.3, not 0.2: with the carriers in other voices (`make-testdata.sh --voices
@@ -846,16 +860,25 @@ impl Matcher {
                 distinct_agree = self.distinct_agreement(t, main),
                 "candidate"
             );
-            // Cheapest test first: the contrast correlates the whole run eleven times.
-            if distinct < tu.min_distinct
+            // Few distinct frames need to agree closely as a whole; enough of them, less so.
+            // Too few frames to say refuses either way.
+            let (short, agree_needed) = if distinct >= tu.min_distinct {
+                (false, tu.distinct_agree)
+            } else {
+                (true, tu.short_agree)
+            };
+            let agrees = || {
+                self.distinct_agreement(t, main)
+                    .is_some_and(|v| v >= agree_needed)
+            };
+            // Cheapest test first: the contrast correlates the whole run eleven times. A run
+            // short of distinct frames is refused on its agreement before any other test.
+            if distinct < tu.short_distinct
+                || (short && !agrees())
                 || self.contrast(t) < tu.contrast
                 || self.context(t) < tu.context_min
                 || self.over_rivals(t) < tu.rival_contrast
-                // Too few frames to say refuses too (`map_or`: the MSRV predates
-                // `is_none_or`).
-                || self
-                    .distinct_agreement(t, main)
-                    .map_or(true, |v| v < tu.distinct_agree)
+                || (!short && !agrees())
             {
                 continue;
             }

@@ -295,6 +295,8 @@ fn tuning_from_env() -> Tuning {
                 "commit_mean" => t.commit_mean = x,
                 "min_run" => t.min_run = x as u32,
                 "min_distinct" => t.min_distinct = x as u32,
+                "short_distinct" => t.short_distinct = x as u32,
+                "short_agree" => t.short_agree = x,
                 "rival_margin" => t.rival_margin = x,
                 "relative_miss" => t.relative_miss = x,
                 "contrast" => t.contrast = x,
