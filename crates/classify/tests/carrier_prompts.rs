@@ -4,21 +4,14 @@
 //! prompt is still a near miss, the guard that stops it is turned off and the code it used
 //! to get must come back, or the file tests nothing. Since vowels in the tone band's bins are
 //! matched as speech, the two prompts of the first test and the seed 203 one no longer get
-//! a code even with every guard off: they are kept as regressions only. The last test is
-//! not a carrier's prompt but the same guard's other case: an announcement's words read by
-//! another voice.
+//! a code even with every guard off: they are kept as regressions only. The last test also
+//! holds a call that is no carrier's prompt but the same guard's other case: an
+//! announcement's words read by another voice.
 
 mod common;
 
-use common::{read_audio, shipped_library, testdata};
-use tonegate_classify::{Classifier, Code, Decision, Tuning};
-
-fn classify(name: &str, tuning: Tuning) -> Decision {
-    let pcm = read_audio(&testdata().join("regress").join(name));
-    let mut c = Classifier::with_tuning(shipped_library(), tuning);
-    c.push_samples(&pcm);
-    c.finish()
-}
+use common::classify_regress as classify;
+use tonegate_classify::{Code, Tuning};
 
 fn assert_no_code(name: &str) {
     let now = classify(name, Tuning::default());
@@ -59,27 +52,20 @@ fn a_prompt_ending_as_an_announcement_ends_gets_no_code() {
     assert_no_code("seed203-0219-cm-prompt2.wav");
 }
 
-/// China Mobile's colour-ringback prompt in its own voice ("您好，欢迎使用中国移动彩铃业务，
-/// …请稍候。Please hold on.", looping) shares words with 2103/cm ("您好，网络忙，请稍后再拨。
-/// Sorry, …"); its words beyond the shared phrase agree with 2103/cm's window by window,
-/// and at 0.45 taken together: the guard's 0.5 is what stops it.
+/// Two runs whose words beyond the shared phrase agree with the reference window by window,
+/// and at 0.45 taken together: the guard's 0.5 is what stops them.
+/// - China Mobile's colour-ringback prompt in its own voice ("您好，欢迎使用中国移动彩铃业务，
+///   …请稍候。Please hold on.", looping) shares words with 2103/cm ("您好，网络忙，请稍后再拨。
+///   Sorry, …").
+/// - 2109/cu's words ("…您拨打的用户已关机…") read by another voice (espeak's f1 variant,
+///   through GSM at 17 dB SNR) lined up with 2109/cm beyond its greeting: another voice is
+///   not the recording.
 #[test]
-fn a_prompt_whose_words_beyond_the_greeting_agree_only_loosely_gets_no_code() {
+fn words_beyond_the_shared_phrase_that_agree_only_loosely_give_no_code() {
     let loose = Tuning {
         distinct_agree: 0.45,
         ..Tuning::default()
     };
     check("seed5150-0180-cm-prompt2.wav", loose, 2103);
-}
-
-/// 2109/cu's words ("…您拨打的用户已关机…") read by another voice (espeak's f1 variant,
-/// through GSM at 17 dB SNR) lined up with 2109/cm beyond its greeting, agreeing there at
-/// 0.45 taken together: another voice is not the recording.
-#[test]
-fn an_announcement_s_words_in_another_voice_get_no_code() {
-    let loose = Tuning {
-        distinct_agree: 0.45,
-        ..Tuning::default()
-    };
     check("seed203-0249-other-voice.wav", loose, 2109);
 }

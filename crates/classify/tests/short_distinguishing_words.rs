@@ -4,15 +4,8 @@
 
 mod common;
 
-use common::{read_audio, shipped_library, testdata};
-use tonegate_classify::{Classifier, Code, Decision, Tuning};
-
-fn classify(name: &str, tuning: Tuning) -> Decision {
-    let pcm = read_audio(&testdata().join("regress").join(name));
-    let mut c = Classifier::with_tuning(shipped_library(), tuning);
-    c.push_samples(&pcm);
-    c.finish()
-}
+use common::classify_regress as classify;
+use tonegate_classify::{Code, Tuning};
 
 /// 2104/cu ("对不起，您拨打的用户线路故障…") from its beginning, cut 2.7 s after onset,
 /// with 11 % of its packets lost: what it says beyond the phrases China Unicom's

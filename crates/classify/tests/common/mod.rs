@@ -1,12 +1,14 @@
 //! Helpers shared by the integration tests: the source tree's test data, a tiny labels.csv
-//! reader, the shipped library, WAV writing and a seeded random generator.
+//! reader, the shipped library, the calls of `testdata/regress/` classified on it, WAV
+//! writing and a seeded random generator.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tonegate_classify::{
-    audio, code_of_folder, is_no_code_folder, Code, Library, Reference, SAMPLE_RATE,
+    audio, code_of_folder, is_no_code_folder, Classifier, Code, Decision, Library, Reference,
+    Tuning, SAMPLE_RATE,
 };
 
 /// The source tree's `testdata/` folder.
@@ -64,6 +66,15 @@ pub fn devset_audio(row: &Row) -> Vec<i16> {
 
 /// The shipped library: every WAV under `testdata/library/<code>-<slug>/`, code from the folder.
 /// Built once per test binary and shared.
+/// Streams a call of `testdata/regress/` through a classifier on the shipped library with
+/// these thresholds; the end-of-stream decision.
+pub fn classify_regress(name: &str, tuning: Tuning) -> Decision {
+    let pcm = read_audio(&testdata().join("regress").join(name));
+    let mut c = Classifier::with_tuning(shipped_library(), tuning);
+    c.push_samples(&pcm);
+    c.finish()
+}
+
 pub fn shipped_library() -> Arc<Library> {
     static LIBRARY: std::sync::OnceLock<Arc<Library>> = std::sync::OnceLock::new();
     Arc::clone(LIBRARY.get_or_init(build_shipped_library))
