@@ -102,7 +102,7 @@ impl Default for Tuning {
             // it says something else; at 1.0 s that gave a code on the dev set.
             min_run: 110,
             min_distinct: 40,
-            // 0.25 s at 0.8: +1.0 to +1.3 points on every group of draws (the 53 they were
+            // 0.25 s at 0.8: +0.9 to +1.3 points on every group of draws (the 53 they were
             // chosen on, 301-306, 401-406 and the fresh 501-506), a p50 50-150 ms earlier,
             // one more wrong code in all 89 (2107/cm "…已停机" heard as 2109/cm "…已关机",
             // voice B). At 0.7 a China Mobile prompt "…正在接通中，请稍候…" got 2101/cm
