@@ -349,21 +349,20 @@ impl ToneDetector {
     /// At end of stream: a ringback / call-waiting on-segment followed by a long silence that
     /// the stream cut short still says what it was.
     pub fn finish(&self) -> Option<Label> {
-        if self.on && self.run >= DIAL_FRAMES {
-            return Some(Label::DialTone);
+        if self.on {
+            return (self.run >= DIAL_FRAMES).then_some(Label::DialTone);
         }
-        let last_on = if self.on {
-            Some(self.run)
+        // The silence after the last tone, long enough to say it was no cadence's gap.
+        let last = self.last(1)?[0];
+        if !last.on || self.run < 150 {
+            return None;
+        }
+        if last.fits(RING_ON) {
+            Some(Label::Ringback)
+        } else if last.fits(WAIT_ON) {
+            Some(Label::CallWaitingTone)
         } else {
-            self.last(1)
-                .and_then(|s| (s[0].on && s[0].cadence).then_some(s[0].frames))
-        };
-        match last_on {
-            Some(f) if within(f, RING_ON) && !self.on && self.run >= 150 => Some(Label::Ringback),
-            Some(f) if within(f, WAIT_ON) && !self.on && self.run >= 150 => {
-                Some(Label::CallWaitingTone)
-            }
-            _ => None,
+            None
         }
     }
 }
