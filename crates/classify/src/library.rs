@@ -46,7 +46,10 @@ const MIN_REF_MS: u64 = 500;
 /// Window hits (distinct windows) at one alignment needed to call two references' phrases shared.
 const SHARED_MIN_HITS: usize = 10;
 /// Alignments verified per other code (near-duplicate references repeat the same phrases).
-const SHARED_PER_CODE: u32 = 6;
+/// 12, not 6: the envelope fingerprint finds more candidate alignments of a carrier's common
+/// words, and at 6 the English tail 2101/cu shares with 2103/cu ("…is busy now, please call
+/// later.") went unverified: calls of 2103/cu were heard as 2101 on it.
+const SHARED_PER_CODE: u32 = 12;
 /// Tables used to find shared phrases between references (clean against clean needs few).
 const SHARED_TABLES: usize = 5;
 /// Half-width (frames) of the window centred on each frame over which two references are
@@ -104,6 +107,8 @@ pub struct Reference {
     code: Option<Code>,
     /// Fingerprints, zero outside each frame's mask.
     pub(crate) fp: Vec<[i8; DIMS]>,
+    /// The fine-detail fingerprints (`Analysis::v`), zero outside each frame's mask.
+    pub(crate) vfp: Vec<[i8; DIMS]>,
     /// Each frame's mask as a 0/1 vector.
     pub(crate) mv: Vec<[i8; DIMS]>,
     /// Mask of usable dimensions per frame; 0 for an inactive frame.
@@ -146,12 +151,14 @@ impl Reference {
         let mut fe = Frontend::new(false);
         let hops = samples.chunks_exact(HOP).take(MAX_REF_FRAMES);
         let mut fp = Vec::with_capacity(hops.len());
+        let mut vfp = Vec::with_capacity(hops.len());
         let mut mv = Vec::with_capacity(hops.len());
         let mut mask = Vec::with_capacity(hops.len());
         for hop in hops {
             let a = fe.push_hop(hop, false);
             let m = matchable_mask(&a);
             fp.push(masked(&a.d, m));
+            vfp.push(masked(&a.v, m));
             mv.push(mask_vec(m));
             mask.push(m);
         }
@@ -160,6 +167,7 @@ impl Reference {
             name,
             code,
             fp,
+            vfp,
             mv,
             mask,
             shared: Vec::new(),
@@ -698,6 +706,10 @@ impl Library {
 /// Marks `marked[i]` for the frames `from..to` of `a` that `b` also says at `a`-frame +
 /// `offset` (± [`SHARED_SHIFT`]): the correlation over the [`SHARED_HALF`]-frame
 /// neighbourhood of the frame is at least [`SHARED_CORR`]. Leaves other entries alone.
+///
+/// Compares the fine-detail fingerprints: two clean recordings in one voice either say the
+/// same words or not, and the fine detail is the sharper test of that (the envelope's
+/// correlation is higher for any two phrases of one voice).
 fn shared_frames(
     a: &Reference,
     b: &Reference,
@@ -718,7 +730,7 @@ fn shared_frames(
             if pb >= 0 && (pb as usize) < b.frames() {
                 let (pa, pb) = (pa as usize, pb as usize);
                 if a.mask[pa] != 0 && b.mask[pb] != 0 {
-                    c.add(&a.fp[pa], &a.mv[pa], &b.fp[pb], &b.mv[pb]);
+                    c.add(&a.vfp[pa], &a.mv[pa], &b.vfp[pb], &b.mv[pb]);
                 }
             }
             sums[i + 1] = c;
@@ -767,8 +779,9 @@ fn unpack_hit(h: u64) -> (u16, i64, i64) {
     )
 }
 
-/// Correlation of `len` frames of `a` from `a0` with `b` from `b0`, over dimensions both
-/// frames carry; `None` if too few frames overlap.
+/// Correlation of `len` frames of `a` from `a0` with `b` from `b0` (fine-detail fingerprints,
+/// as [`shared_frames`] compares them), over dimensions both frames carry; `None` if too few
+/// frames overlap.
 pub(crate) fn corr_window(a: &Reference, a0: i64, b: &Reference, b0: i64, len: i64) -> Option<f32> {
     let mut c = Correlation::default();
     for i in 0..len {
@@ -778,7 +791,7 @@ pub(crate) fn corr_window(a: &Reference, a0: i64, b: &Reference, b0: i64, len: i
         }
         let (pa, pb) = (pa as usize, pb as usize);
         if a.mask[pa] != 0 && b.mask[pb] != 0 {
-            c.add(&a.fp[pa], &a.mv[pa], &b.fp[pb], &b.mv[pb]);
+            c.add(&a.vfp[pa], &a.mv[pa], &b.vfp[pb], &b.mv[pb]);
         }
     }
     c.value(((len + 3) / 4) as u32)
@@ -830,6 +843,7 @@ mod tests {
             name: format!("{code}/{}", fp.len()),
             code: Some(code),
             mv: mask.iter().map(|&m| mask_vec(m)).collect(),
+            vfp: fp.clone(),
             fp,
             mask,
             shared: Vec::new(),
@@ -879,11 +893,11 @@ mod tests {
         let mut b = reference(500, 12);
         let (noise, _) = frames(300, 13);
         for k in 0..300 {
-            b.fp[100 + k] = a.fp[220 + k];
+            b.vfp[100 + k] = a.vfp[220 + k];
             b.mask[100 + k] = a.mask[220 + k];
             b.mv[100 + k] = a.mv[220 + k];
             if k % 7 == 0 {
-                b.fp[100 + k] = masked(&noise[k], b.mask[100 + k]);
+                b.vfp[100 + k] = masked(&noise[k], b.mask[100 + k]);
             }
         }
         // At the right alignment, and a frame or two off it (the hits' bins are 4 wide).

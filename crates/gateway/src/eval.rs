@@ -297,6 +297,8 @@ fn tuning_from_env() -> Tuning {
                 "min_distinct" => t.min_distinct = x as u32,
                 "short_distinct" => t.short_distinct = x as u32,
                 "short_agree" => t.short_agree = x,
+                "fine_base" => t.fine_base = x,
+                "fine_slope" => t.fine_slope = x,
                 "rival_margin" => t.rival_margin = x,
                 "relative_miss" => t.relative_miss = x,
                 "contrast" => t.contrast = x,
