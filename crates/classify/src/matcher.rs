@@ -108,8 +108,8 @@ impl Default for Tuning {
             // 0.35 since the envelope fingerprint, which agrees more in general (0.3 before):
             // at 0.3, a 2104/cm call at 6 dB SNR through GSM (dev set) was heard as 2105/cm,
             // its words beyond the shared phrases counted as good at 0.3-0.35; on 89 draws
-            // 0.35 gave 0 wrong codes on announcements (0.3: 1) and 5 false codes (0.3: 8),
-            // for 45 calls of 26700 heard right.
+            // 0.35 gave 0 wrong codes on announcements (0.3: 1) and 5 false codes (0.3: 7),
+            // for 45 fewer of 26700 announcement calls heard right.
             good: 0.35,
             // 0.45, not 0.4: another voice reading 2104/cu's exact words (a negative of a
             // `--voices b` draw) lined up at 0.41 through GSM; espeak's voices are closer to
@@ -128,8 +128,8 @@ impl Default for Tuning {
             // 0.74-0.76. At 0.2 s and 0.75, one more wrong code than at 0.25 s and 0.8.
             // 0.87 since the envelope fingerprint (which agrees more in general): at 0.8 a
             // China Mobile prompt "…正在接通中，请稍候，祝您生活愉快" got 2101/cm on two
-            // draws of 89 with 0.29 s of "distinct" words at 0.85; 0.87 cost 130 calls of
-            // 26700 heard right, and two false codes.
+            // draws of 89 (on one, 0.29 s of "distinct" words at 0.85); 0.87 stopped both,
+            // for 130 fewer of 26700 announcement calls heard right.
             short_distinct: 25,
             short_agree: 0.87,
             rival_margin: 0.08,
@@ -163,9 +163,10 @@ impl Default for Tuning {
             distinct_agree: 0.5,
             // 0.1 + 0.5 × mean: on the 53 draws thresholds are chosen on, another espeak
             // voice reading an announcement's exact words got a code 17 times without this
-            // test, its fine detail agreeing at 0.09-0.45 with the envelope's mean at
-            // 0.46-0.68; announcements heard right agree at 0.3 or more but for 4 in 11000
-            // (most of those at 5-10 dB SNR). A fixed floor of 0.35 cost more of them.
+            // test, its fine detail agreeing at 0.07-0.46 with the envelope's mean at
+            // 0.46-0.68. The line stops 16 of them and refuses 121 of 11126 runs that were
+            // heard right (half of them at 5-10 dB SNR, where the fine detail suffers
+            // first); a fixed floor that stops 16 (0.43) refuses 297.
             fine_base: 0.1,
             fine_slope: 0.5,
         }
