@@ -46,10 +46,7 @@ const MIN_REF_MS: u64 = 500;
 /// Window hits (distinct windows) at one alignment needed to call two references' phrases shared.
 const SHARED_MIN_HITS: usize = 10;
 /// Alignments verified per other code (near-duplicate references repeat the same phrases).
-/// 12, not 6: the envelope fingerprint finds more candidate alignments of a carrier's common
-/// words, and at 6 the English tail 2101/cu shares with 2103/cu ("…is busy now, please call
-/// later.") went unverified: calls of 2103/cu were heard as 2101 on it.
-const SHARED_PER_CODE: u32 = 12;
+const SHARED_PER_CODE: u32 = 6;
 /// Tables used to find shared phrases between references (clean against clean needs few).
 const SHARED_TABLES: usize = 5;
 /// Half-width (frames) of the window centred on each frame over which two references are
@@ -611,8 +608,9 @@ impl Library {
         }
         let mut out: Vec<(u32, u32)> = Vec::new();
         let mut marked = vec![false; r.frames()];
-        // Candidate alignments: (hits, other reference, bin, first and last hit).
-        let mut candidates: Vec<(usize, u16, i64, i64, i64)> = Vec::new();
+        // Candidate alignments: (hits with the neighbouring bins', other reference, bin,
+        // first and last hit, hits in the bin itself).
+        let mut candidates: Vec<(usize, u16, i64, i64, i64, usize)> = Vec::new();
         for (gi, &(other_i, bin, first, len)) in groups.iter().enumerate() {
             // Count this bin with its neighbours (an alignment straddles bins).
             let mut count = len;
@@ -627,16 +625,22 @@ impl Library {
                 }
             }
             if count >= SHARED_MIN_HITS {
-                candidates.push((count, other_i, bin, lo, hi));
+                candidates.push((count, other_i, bin, lo, hi, len));
             }
         }
-        // Strongest first, so that the long shared phrases are verified before the
+        // Strongest first (the hits in the bin itself: of an alignment's bins, the one that
+        // holds the alignment), so that the long shared phrases are verified before the
         // near-duplicates that would only find them again.
-        candidates.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+        candidates.sort_unstable_by(|a, b| {
+            b.5.cmp(&a.5)
+                .then(b.0.cmp(&a.0))
+                .then(a.1.cmp(&b.1))
+                .then(a.2.cmp(&b.2))
+        });
         // Rivals: every alignment at which another code's reference says something this one
         // says, strongest first; the matcher scores a call against them before it commits.
         let mut rivals: Vec<Rival> = Vec::new();
-        for &(_, other_i, bin, _, _) in &candidates {
+        for &(_, other_i, bin, _, _, _) in &candidates {
             let offset = (bin * 4 + 2) as i32;
             if rivals.len() < MAX_RIVALS
                 && !rivals
@@ -647,7 +651,20 @@ impl Library {
             }
         }
         let mut per_code: Vec<(Option<Code>, u32)> = Vec::new();
-        for &(_, other_i, bin, lo, hi) in &candidates {
+        let mut verified: Vec<(u16, i64)> = Vec::new();
+        for &(_, other_i, bin, lo, hi, _) in &candidates {
+            // A bin beside one verified with the same reference is the same alignment (the bin
+            // holding most of its hits came first). Verified
+            // again, each used up the code's share: with the envelope fingerprint
+            // a code's first alignments came three bins each, and 2101/cu's English tail,
+            // which it shares with 2103/cu ("…is busy now, please call later."), went
+            // unverified: calls of 2103/cu were heard as 2101 on it.
+            if verified
+                .iter()
+                .any(|&(o, b)| o == other_i && (b - bin).abs() <= 1)
+            {
+                continue;
+            }
             // What the hits span is already inside a verified shared interval: a contained
             // interval changes no decision, so it is not worth verifying again.
             let (span_a, span_b) = (
@@ -663,6 +680,7 @@ impl Library {
                 Some((_, n)) => *n += 1,
                 None => per_code.push((code, 1)),
             }
+            verified.push((other_i, bin));
             let offset = bin * 4 + 2;
             let other = &self.refs[other_i as usize];
             // Hits are sparse (few tables): verify well beyond them, the correlation decides.
