@@ -696,7 +696,7 @@ impl Matcher {
         let outside = |q: u64| !main.is_some_and(|(a, b)| (a..b).contains(&(q as i64 + t.offset)));
         let (from, to) = self.run_span(t);
         (-1..=1)
-            .filter_map(|d| self.corr_span_where(r, from, to, t.offset + d, outside))
+            .filter_map(|d| self.corr_of(Print::Envelope, r, from, to, t.offset + d, outside))
             .reduce(f32::max)
     }
 
@@ -720,24 +720,13 @@ impl Matcher {
         offset: i64,
         min_level: i16,
     ) -> Option<f32> {
-        self.corr_span_where(r, from, to, offset, |q| {
+        self.corr_of(Print::Envelope, r, from, to, offset, |q| {
             self.level[(q % RING as u64) as usize] as i16 >= min_level
         })
     }
 
-    /// [`Self::corr_span`] over the call's frames `q` for which `keep(q)` holds.
-    fn corr_span_where(
-        &self,
-        r: &crate::library::Reference,
-        from: u64,
-        to: u64,
-        offset: i64,
-        keep: impl Fn(u64) -> bool,
-    ) -> Option<f32> {
-        self.corr_of(Print::Envelope, r, from, to, offset, keep)
-    }
-
-    /// [`Self::corr_span_where`] on either fingerprint.
+    /// Correlation of the call's frames `from..=to` for which `keep(q)` holds with reference
+    /// `r` at `offset`, on either fingerprint.
     fn corr_of(
         &self,
         print: Print,

@@ -10,22 +10,12 @@
 
 mod common;
 
-use common::classify_regress as classify;
-use tonegate_classify::{Code, Tuning};
+use common::{check_near_miss, classify_regress as classify};
+use tonegate_classify::Tuning;
 
 fn assert_no_code(name: &str) {
     let now = classify(name, Tuning::default());
     assert_eq!(now.code, None, "{name}: heard as {:?}", now.code);
-}
-
-fn check(name: &str, without_guard: Tuning, mistaken_for: u16) {
-    assert_no_code(name);
-    let before = classify(name, without_guard);
-    assert_eq!(
-        before.code,
-        Code::new(mistaken_for),
-        "{name}: without its guard it must be mistaken as it was, or this tests nothing"
-    );
 }
 
 /// China Unicom's "对不起，请稍候，您拨打的用户正在为您接通。Please hold." agreed with 2101/cu
@@ -52,7 +42,7 @@ fn a_prompt_ending_as_an_announcement_ends_gets_no_code() {
         good: 0.3,
         ..Tuning::default()
     };
-    check("seed201-0374-cm-prompt2.wav", off, 2113);
+    check_near_miss("seed201-0374-cm-prompt2.wav", off, 2113);
     assert_no_code("seed203-0219-cm-prompt2.wav");
 }
 
@@ -78,6 +68,6 @@ fn words_beyond_the_shared_phrase_that_agree_only_loosely_give_no_code() {
         fine_base: -1.0,
         ..Tuning::default()
     };
-    check("seed5150-0180-cm-prompt2.wav", off, 2113);
-    check("seed203-0249-other-voice.wav", off, 2109);
+    check_near_miss("seed5150-0180-cm-prompt2.wav", off, 2113);
+    check_near_miss("seed203-0249-other-voice.wav", off, 2109);
 }

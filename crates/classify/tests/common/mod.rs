@@ -75,6 +75,18 @@ pub fn classify_regress(name: &str, tuning: Tuning) -> Decision {
     c.finish()
 }
 
+/// A regression call that must give no code, and `mistaken_for` under `loose` (its guard
+/// turned down): otherwise it is no near miss and tests nothing.
+pub fn check_near_miss(name: &str, loose: Tuning, mistaken_for: u16) {
+    let now = classify_regress(name, Tuning::default());
+    assert_eq!(now.code, None, "{name}: heard as {:?}", now.code);
+    assert_eq!(
+        classify_regress(name, loose).code,
+        Code::new(mistaken_for),
+        "{name}: with its guard turned down it must be mistaken, or this tests nothing"
+    );
+}
+
 pub fn shipped_library() -> Arc<Library> {
     static LIBRARY: std::sync::OnceLock<Arc<Library>> = std::sync::OnceLock::new();
     Arc::clone(LIBRARY.get_or_init(build_shipped_library))
