@@ -653,12 +653,12 @@ impl Library {
         let mut per_code: Vec<(Option<Code>, u32)> = Vec::new();
         let mut verified: Vec<(u16, i64)> = Vec::new();
         for &(_, other_i, bin, lo, hi, _) in &candidates {
-            // A bin beside one verified with the same reference is the same alignment (the bin
-            // holding most of its hits came first). Verified
-            // again, each used up the code's share: with the envelope fingerprint
-            // a code's first alignments came three bins each, and 2101/cu's English tail,
-            // which it shares with 2103/cu ("…is busy now, please call later."), went
-            // unverified: calls of 2103/cu were heard as 2101 on it.
+            // A bin beside one verified with the same reference is the same alignment (the
+            // bin holding most of its hits came first). Verified again, each used up the
+            // code's share: with the envelope fingerprint a code's first alignments came
+            // three bins each, and 2101/cu's English tail, which it shares with 2103/cu
+            // ("…is busy now, please call later."), went unverified: calls of 2103/cu were
+            // heard as 2101 on it.
             if verified
                 .iter()
                 .any(|&(o, b)| o == other_i && (b - bin).abs() <= 1)
