@@ -691,13 +691,10 @@ impl Matcher {
     /// interval that covers most of its good frames, with the reference at its alignment
     /// (the best of ± 1 frame); `None` when too few of them carry sound.
     fn distinct_agreement(&self, t: &Tracker, main: Option<(u32, u32)>) -> Option<f32> {
-        let r = self.library.reference(t.reference);
         let main = main.map(|(a, b)| (a as i64, b as i64));
         let outside = |q: u64| !main.is_some_and(|(a, b)| (a..b).contains(&(q as i64 + t.offset)));
         let (from, to) = self.run_span(t);
-        (-1..=1)
-            .filter_map(|d| self.corr_of(Print::Envelope, r, from, to, t.offset + d, outside))
-            .reduce(f32::max)
+        self.aligned_where(Print::Envelope, t, from, to, outside)
     }
 
     /// Correlation of the call's frames `from..=to` with reference `r` at `offset`.
@@ -708,21 +705,7 @@ impl Matcher {
         to: u64,
         offset: i64,
     ) -> Option<f32> {
-        self.corr_span_above(r, from, to, offset, i16::MIN)
-    }
-
-    /// [`Self::corr_span`] over the call's frames of at least `min_level` dB only.
-    fn corr_span_above(
-        &self,
-        r: &crate::library::Reference,
-        from: u64,
-        to: u64,
-        offset: i64,
-        min_level: i16,
-    ) -> Option<f32> {
-        self.corr_of(Print::Envelope, r, from, to, offset, |q| {
-            self.level[(q % RING as u64) as usize] as i16 >= min_level
-        })
+        self.corr_of(Print::Envelope, r, from, to, offset, |_| true)
     }
 
     /// Correlation of the call's frames `from..=to` for which `keep(q)` holds with reference
@@ -758,11 +741,8 @@ impl Matcher {
     /// Correlation of the run's fine detail (the frames the ring holds) with the reference's
     /// at its alignment (the best of ± 1 frame); 0 when too few frames carry sound.
     fn fine_agreement(&self, t: &Tracker) -> f32 {
-        let r = self.library.reference(t.reference);
         let (from, to) = self.run_span(t);
-        (-1..=1)
-            .filter_map(|d| self.corr_of(Print::Fine, r, from, to, t.offset + d, |_| true))
-            .reduce(f32::max)
+        self.aligned_where(Print::Fine, t, from, to, |_| true)
             .unwrap_or(0.0)
     }
 
@@ -849,9 +829,24 @@ impl Matcher {
 
     /// [`Self::aligned`] over the call's frames of at least `min_level` dB only.
     fn aligned_above(&self, t: &Tracker, from: u64, to: u64, min_level: i16) -> Option<f32> {
+        self.aligned_where(Print::Envelope, t, from, to, |q| {
+            self.level[(q % RING as u64) as usize] as i16 >= min_level
+        })
+    }
+
+    /// Correlation of the call's frames `from..=to` for which `keep(q)` holds with the
+    /// tracker's reference at its alignment (the best of ± 1 frame), on either fingerprint.
+    fn aligned_where(
+        &self,
+        print: Print,
+        t: &Tracker,
+        from: u64,
+        to: u64,
+        keep: impl Fn(u64) -> bool + Copy,
+    ) -> Option<f32> {
         let r = self.library.reference(t.reference);
         (-1..=1)
-            .filter_map(|d| self.corr_span_above(r, from, to, t.offset + d, min_level))
+            .filter_map(|d| self.corr_of(print, r, from, to, t.offset + d, keep))
             .reduce(f32::max)
     }
 
