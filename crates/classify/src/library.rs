@@ -13,7 +13,7 @@ use std::sync::{Arc, OnceLock};
 use crate::codes::Code;
 use crate::error::{Error, Result};
 use crate::features::{
-    mask_vec, masked, Analysis, Correlation, Frontend, DIMS, FRAMES_PER_SECOND, HOP,
+    mask_vec, masked, Analysis, Correlation, Frontend, Lanes, DIMS, FRAMES_PER_SECOND, HOP,
 };
 use crate::tone::ToneDetector;
 
@@ -103,11 +103,11 @@ pub struct Reference {
     name: String,
     code: Option<Code>,
     /// Fingerprints, zero outside each frame's mask.
-    pub(crate) fp: Vec<[i8; DIMS]>,
+    pub(crate) fp: Vec<Lanes>,
     /// The fine-detail fingerprints (`Analysis::v`), zero outside each frame's mask.
-    pub(crate) vfp: Vec<[i8; DIMS]>,
-    /// Each frame's mask as a 0/1 vector.
-    pub(crate) mv: Vec<[i8; DIMS]>,
+    pub(crate) vfp: Vec<Lanes>,
+    /// Each frame's mask as lanes ([`mask_vec`]).
+    pub(crate) mv: Vec<Lanes>,
     /// Mask of usable dimensions per frame; 0 for an inactive frame.
     pub(crate) mask: Vec<u32>,
     /// Intervals `[start, end)` of frames that some other code's reference also says.
@@ -243,7 +243,7 @@ pub(crate) type Descriptor = [i16; DESC];
 /// Pools the [`WINDOW_FRAMES`] frames `frame(0..WINDOW_FRAMES)` (oldest first) into a
 /// descriptor. `None` when fewer than half the frames carry speech.
 #[inline]
-pub(crate) fn describe<'a>(frame: impl Fn(usize) -> (&'a [i8; DIMS], u32)) -> Option<Descriptor> {
+pub(crate) fn describe<'a>(frame: impl Fn(usize) -> (&'a Lanes, u32)) -> Option<Descriptor> {
     let mut out = [0i16; DESC];
     let mut active = 0;
     for i in 0..WINDOW_FRAMES {
@@ -255,7 +255,7 @@ pub(crate) fn describe<'a>(frame: impl Fn(usize) -> (&'a [i8; DIMS], u32)) -> Op
         active += 1;
         let seg = &mut out[(i / SEG) * DIMS..(i / SEG + 1) * DIMS];
         for m in 0..DIMS {
-            seg[m] += d[m] as i16;
+            seg[m] += d[m];
         }
     }
     (active * 2 >= WINDOW_FRAMES).then_some(out)
@@ -328,7 +328,7 @@ pub(crate) fn hash(desc: &Descriptor, t: usize, bits: u32) -> (u32, [u8; 2]) {
 /// run of them, and a projection is a dozen vector additions. The arithmetic is the same
 /// integer arithmetic: a segment sum is at most 4 × 128 in magnitude and a projection at most
 /// 12 times that, so `i16` holds both exactly.
-fn window_keys(fp: &[[i8; DIMS]], mask: &[u32]) -> (Vec<u16>, Vec<u32>) {
+fn window_keys(fp: &[Lanes], mask: &[u32]) -> (Vec<u16>, Vec<u32>) {
     const _: () = assert!(SEG % REF_STEP == 0 && TAPS * SEG * 128 <= i16::MAX as usize);
     let frames = fp.len();
     if frames < WINDOW_FRAMES {
@@ -344,7 +344,7 @@ fn window_keys(fp: &[[i8; DIMS]], mask: &[u32]) -> (Vec<u16>, Vec<u32>) {
     for p in 0..positions {
         for d in &fp[p * REF_STEP..p * REF_STEP + SEG] {
             for m in 0..DIMS {
-                sums[m * positions + p] += d[m] as i16;
+                sums[m * positions + p] += d[m];
             }
         }
     }
@@ -820,7 +820,7 @@ mod tests {
     use super::*;
 
     /// Fingerprints and masks with some silent frames, from a fixed seed.
-    fn frames(n: usize, seed: u64) -> (Vec<[i8; DIMS]>, Vec<u32>) {
+    fn frames(n: usize, seed: u64) -> (Vec<Lanes>, Vec<u32>) {
         let mut state = seed;
         let mut next = move || {
             state ^= state << 13;
@@ -855,7 +855,7 @@ mod tests {
         from_frames(Code::BUSY, fp, mask)
     }
 
-    fn from_frames(code: Code, fp: Vec<[i8; DIMS]>, mask: Vec<u32>) -> Reference {
+    fn from_frames(code: Code, fp: Vec<Lanes>, mask: Vec<u32>) -> Reference {
         let (ends, keys) = window_keys(&fp, &mask);
         Reference {
             name: format!("{code}/{}", fp.len()),
@@ -915,7 +915,8 @@ mod tests {
             b.mask[100 + k] = a.mask[220 + k];
             b.mv[100 + k] = a.mv[220 + k];
             if k % 7 == 0 {
-                b.vfp[100 + k] = masked(&noise[k], b.mask[100 + k]);
+                let mv = mask_vec(b.mask[100 + k]);
+                b.vfp[100 + k] = std::array::from_fn(|m| noise[k][m] & mv[m]);
             }
         }
         // At the right alignment, and a frame or two off it (the hits' bins are 4 wide).

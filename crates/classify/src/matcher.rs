@@ -14,7 +14,7 @@
 use std::sync::Arc;
 
 use crate::codes::Code;
-use crate::features::{Correlation, DIMS};
+use crate::features::{mask_vec, Correlation, Lanes, DIMS};
 use crate::library::{describe, hash, Library, MAX_REF_FRAMES, STEP, TABLES, WINDOW_FRAMES};
 
 /// Frames kept of the call's fingerprints (2.56 s).
@@ -261,9 +261,8 @@ pub struct Matcher {
     library: Arc<Library>,
     tuning: Tuning,
     n: u64,
-    fp: Box<[[i8; DIMS]; RING]>,
-    vfp: Box<[[i8; DIMS]; RING]>,
-    mv: Box<[[i8; DIMS]; RING]>,
+    fp: Box<[Lanes; RING]>,
+    vfp: Box<[Lanes; RING]>,
     mask: Box<[u32; RING]>,
     /// Level of each frame, dB re. full scale (saturated to i8).
     level: Box<[i8; RING]>,
@@ -283,7 +282,6 @@ impl Matcher {
             n: 0,
             fp: Box::new([[0; DIMS]; RING]),
             vfp: Box::new([[0; DIMS]; RING]),
-            mv: Box::new([[0; DIMS]; RING]),
             mask: Box::new([0; RING]),
             level: Box::new([i8::MIN; RING]),
             votes: Box::new([Vote::default(); VOTES]),
@@ -297,7 +295,7 @@ impl Matcher {
     /// shared and not counted).
     pub fn heap_bytes(&self) -> usize {
         use std::mem::size_of;
-        size_of::<[[i8; DIMS]; RING]>() * 3
+        size_of::<[Lanes; RING]>() * 2
             + size_of::<[u32; RING]>()
             + size_of::<[i8; RING]>()
             + size_of::<[Vote; VOTES]>()
@@ -327,7 +325,6 @@ impl Matcher {
         let slot = (n % RING as u64) as usize;
         self.fp[slot] = crate::features::masked(d, mask);
         self.vfp[slot] = crate::features::masked(v, mask);
-        self.mv[slot] = crate::features::mask_vec(mask);
         self.mask[slot] = mask;
         // Saturating cast: levels below -128 dBFS are silence either way.
         self.level[slot] = level_db.round() as i8;
@@ -534,9 +531,14 @@ impl Matcher {
         let mut scores = [f32::MIN; (2 * SHIFT + 1) as usize];
         let mut any_ref = false;
         let mut used_best = 0u32;
+        // The call frames' mask lanes, once for all shifts (the ring keeps only the bits).
+        let mut lanes = [[0i16; DIMS]; WIN as usize];
+        for (q, l) in (start..=end).zip(lanes.iter_mut()) {
+            *l = mask_vec(self.mask[(q % RING as u64) as usize]);
+        }
         for shift in -SHIFT..=SHIFT {
             let mut c = Correlation::default();
-            for q in start..=end {
+            for (q, am) in (start..=end).zip(&lanes) {
                 let rp = q as i64 + offset + shift;
                 if rp < 0 || rp >= r.frames() as i64 {
                     continue;
@@ -545,7 +547,7 @@ impl Matcher {
                 let slot = (q % RING as u64) as usize;
                 let rp = rp as usize;
                 if self.mask[slot] != 0 && r.mask[rp] != 0 {
-                    c.add(&self.fp[slot], &self.mv[slot], &r.fp[rp], &r.mv[rp]);
+                    c.add(&self.fp[slot], am, &r.fp[rp], &r.mv[rp]);
                 }
             }
             if let Some(v) = c.value((WIN / 4) as u32) {
@@ -732,7 +734,12 @@ impl Matcher {
             let slot = (q % RING as u64) as usize;
             let rp = rp as usize;
             if self.mask[slot] != 0 && r.mask[rp] != 0 && keep(q) {
-                c.add(&call[slot], &self.mv[slot], &reference[rp], &r.mv[rp]);
+                c.add(
+                    &call[slot],
+                    &mask_vec(self.mask[slot]),
+                    &reference[rp],
+                    &r.mv[rp],
+                );
             }
         }
         c.value(20)
