@@ -447,6 +447,16 @@ impl Correlation {
         self.frames
     }
 
+    /// The sums of both: two spans' frames taken together. Exact (integer sums).
+    pub fn plus(&self, other: &Correlation) -> Correlation {
+        Correlation {
+            xy: self.xy + other.xy,
+            xx: self.xx + other.xx,
+            yy: self.yy + other.yy,
+            frames: self.frames + other.frames,
+        }
+    }
+
     /// What was added after `earlier`, an earlier state of the same sums: a running sum's
     /// window. Exact (integer sums).
     pub fn since(&self, earlier: &Correlation) -> Correlation {
