@@ -154,7 +154,7 @@ impl Classifier {
                     self.stationary_frames += 1;
                 }
             }
-            if let Some(m) = self.matcher.push(&a.d, &a.v, mask, a.level_db) {
+            if let Some(m) = self.matcher.push(&a, mask) {
                 let confidence = (0.6 + (m.score - 0.4)).clamp(0.5, 0.99);
                 return Ok(Some(self.commit(
                     Some(m.code),

@@ -14,7 +14,7 @@
 use std::sync::Arc;
 
 use crate::codes::Code;
-use crate::features::{mask_vec, Correlation, Lanes, DIMS};
+use crate::features::{mask_vec, Analysis, Correlation, Lanes, DIMS};
 use crate::library::{describe, hash, Library, MAX_REF_FRAMES, STEP, TABLES, WINDOW_FRAMES};
 
 /// Frames kept of the call's fingerprints (2.56 s).
@@ -283,6 +283,8 @@ pub struct Matcher {
     mask: Box<[u32; RING]>,
     /// Level of each frame, dB re. full scale (saturated to i8).
     level: Box<[i8; RING]>,
+    /// Whether each frame is one tone ([`Analysis::tonal`]): never a sentence.
+    tonal: Box<[bool; RING]>,
     votes: Box<[Vote; VOTES]>,
     trackers: Vec<Tracker>,
     /// Best evidence seen of any tracker: (mean, run frames), for the end-of-stream label.
@@ -301,6 +303,7 @@ impl Matcher {
             vfp: Box::new([[0; DIMS]; RING]),
             mask: Box::new([0; RING]),
             level: Box::new([i8::MIN; RING]),
+            tonal: Box::new([false; RING]),
             votes: Box::new([Vote::default(); VOTES]),
             trackers: Vec::with_capacity(TRACKERS),
             best_partial: (0.0, 0),
@@ -315,6 +318,7 @@ impl Matcher {
         size_of::<[Lanes; RING]>() * 2
             + size_of::<[u32; RING]>()
             + size_of::<[i8; RING]>()
+            + size_of::<[bool; RING]>()
             + size_of::<[Vote; VOTES]>()
             + self.trackers.capacity() * (size_of::<Tracker>() + size_of::<[u64; RUN_WORDS]>())
     }
@@ -329,22 +333,17 @@ impl Matcher {
         self.best_distinct
     }
 
-    /// Feeds one analysis frame: its two fingerprints (envelope `d`, fine detail `v`), its
-    /// matchable mask (0 = skip) and its level (dB re. full scale).
-    pub fn push(
-        &mut self,
-        d: &[i8; DIMS],
-        v: &[i8; DIMS],
-        mask: u32,
-        level_db: f32,
-    ) -> Option<Match> {
+    /// Feeds one analysis frame (its two fingerprints, see [`crate::features`]) with its
+    /// matchable mask (0 = skip).
+    pub fn push(&mut self, a: &Analysis, mask: u32) -> Option<Match> {
         let n = self.n;
         let slot = (n % RING as u64) as usize;
-        self.fp[slot] = crate::features::masked(d, mask);
-        self.vfp[slot] = crate::features::masked(v, mask);
+        self.fp[slot] = crate::features::masked(&a.d, mask);
+        self.vfp[slot] = crate::features::masked(&a.v, mask);
         self.mask[slot] = mask;
         // Saturating cast: levels below -128 dBFS are silence either way.
-        self.level[slot] = level_db.round() as i8;
+        self.level[slot] = a.level_db.round() as i8;
+        self.tonal[slot] = a.tonal();
         if !self.library.is_empty() && n + 1 >= WINDOW_FRAMES as u64 && n % STEP as u64 == 0 {
             self.probe(n);
         }
@@ -863,8 +862,19 @@ impl Matcher {
         } else {
             (sum / count) as i16 - CONTEXT_LEVEL_DB
         };
+        // Nor is a tone (a SIT before the announcement, or ringback the 450 Hz detector did
+        // not take): it correlates with nothing either.
         let v = self
-            .aligned_above(t, t.run_start - CONTEXT, t.run_start - 1, floor)
+            .aligned_where(
+                Print::Envelope,
+                t,
+                t.run_start - CONTEXT,
+                t.run_start - 1,
+                |q| {
+                    let slot = (q % RING as u64) as usize;
+                    self.level[slot] as i16 >= floor && !self.tonal[slot]
+                },
+            )
             .unwrap_or(1.0);
         // The run's mean level moves as it grows, and with it which frames count: the
         // lowest agreement this run has shown stands (a prompt whose context was refused at
@@ -878,14 +888,7 @@ impl Matcher {
     /// Correlation of the call's frames `from..=to` with the tracker's reference at its
     /// alignment (the best of ± 1 frame).
     fn aligned(&self, t: &Tracker, from: u64, to: u64) -> Option<f32> {
-        self.aligned_above(t, from, to, i16::MIN)
-    }
-
-    /// [`Self::aligned`] over the call's frames of at least `min_level` dB only.
-    fn aligned_above(&self, t: &Tracker, from: u64, to: u64, min_level: i16) -> Option<f32> {
-        self.aligned_where(Print::Envelope, t, from, to, |q| {
-            self.level[(q % RING as u64) as usize] as i16 >= min_level
-        })
+        self.aligned_where(Print::Envelope, t, from, to, |_| true)
     }
 
     /// Correlation of the call's frames `from..=to` for which `keep(q)` holds with the
