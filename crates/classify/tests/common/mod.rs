@@ -137,6 +137,57 @@ fn build_shipped_library() -> Arc<Library> {
     Arc::new(Library::new(refs))
 }
 
+/// The shipped library's coded references, each with its audio.
+pub fn coded_references() -> Vec<(Code, String, Vec<i16>)> {
+    shipped_library()
+        .references()
+        .iter()
+        .filter_map(|r| {
+            let pcm = read_audio(&testdata().join("library").join(r.name()));
+            Some((r.code()?, r.name().to_owned(), pcm))
+        })
+        .collect()
+}
+
+/// Streams `make(i, from)` through a classifier on the shipped library for every index `i`
+/// of `refs` and each share `from`, asserting that none is heard as another code than
+/// `refs[i]`'s; how many were heard as it, of how many.
+pub fn heard_as_their_code(
+    refs: &[(Code, String, Vec<i16>)],
+    froms: &[f64],
+    make: impl Fn(usize, f64) -> Vec<i16> + Sync,
+) -> (usize, usize) {
+    let lib = shipped_library();
+    let indices: Vec<usize> = (0..refs.len()).collect();
+    let heard = parallel_map(&indices, |&i| {
+        let (code, name, _) = &refs[i];
+        froms
+            .iter()
+            .filter(|&&from| {
+                let d = Classifier::classify(Arc::clone(&lib), &make(i, from));
+                assert!(
+                    d.code.is_none() || d.code == Some(*code),
+                    "{name} from {from}: heard {:?}",
+                    d.code
+                );
+                d.code == Some(*code)
+            })
+            .count()
+    });
+    (heard.iter().sum(), refs.len() * froms.len())
+}
+
+/// Mean power of `pcm`'s 20 ms frames within 25 dB of the loudest (its speech's level).
+pub fn active_power(pcm: &[i16]) -> f64 {
+    let frames: Vec<f64> = pcm
+        .chunks_exact(160)
+        .map(|f| f.iter().map(|&x| (x as f64).powi(2)).sum::<f64>() / 160.0)
+        .collect();
+    let max = frames.iter().copied().fold(0.0, f64::max);
+    let active: Vec<f64> = frames.into_iter().filter(|&e| e >= max / 316.0).collect();
+    active.iter().sum::<f64>() / active.len() as f64
+}
+
 /// `items.map(f)` on all cores, in order.
 pub fn parallel_map<T: Sync, U: Send>(items: &[T], f: impl Fn(&T) -> U + Sync) -> Vec<U> {
     let workers = std::thread::available_parallelism()
