@@ -54,9 +54,9 @@ const NEAR_HIGH: std::ops::RangeInclusive<usize> = 18..=23;
 /// Everything a telephone channel carries (94-3875 Hz).
 const TOTAL_BINS: std::ops::RangeInclusive<usize> = 3..=124;
 
-/// The strongest bin of the tone band, refined by a parabola through the log power of it
-/// and its two neighbours (for a Hann window the peak's log power is close to a parabola,
-/// which places a steady tone within about 2 Hz; the bins are 31 Hz apart).
+/// Share of `total` (the energy of `TOTAL_BINS`) in the strongest of those bins and the two
+/// bins on each side of it: a Hann window's main lobe, which holds nearly all of a pure
+/// tone's energy.
 fn peak_share(power: &[f32; BINS], total: f32) -> f32 {
     let (mut at, mut most) = (*TOTAL_BINS.start(), 0.0f32);
     for k in TOTAL_BINS {
@@ -70,6 +70,9 @@ fn peak_share(power: &[f32; BINS], total: f32) -> f32 {
     lobe / total.max(1.0)
 }
 
+/// The strongest bin of the tone band, refined by a parabola through the log power of it
+/// and its two neighbours (for a Hann window the peak's log power is close to a parabola,
+/// which places a steady tone within about 2 Hz; the bins are 31 Hz apart).
 fn peak_hz(power: &[f32; BINS]) -> f32 {
     let mut k = *TONE_BINS.start();
     for i in TONE_BINS {
@@ -146,9 +149,9 @@ pub struct Analysis {
     /// Frequency of the strongest peak in the tone band, Hz (interpolated between bins); 0
     /// when the band's energy is not narrow.
     pub tone_hz: f32,
-    /// Share of the frame's energy (94-3875 Hz) in its strongest bin and the two either side:
-    /// near 1 for a pure tone (a Hann window's main lobe), far less for speech, whose
-    /// harmonics spread it.
+    /// Share of the frame's energy (94-3875 Hz) in its strongest bin and the two bins on each
+    /// side of it: near 1 for a pure tone (a Hann window's main lobe), far less for speech,
+    /// whose harmonics spread it.
     pub peak_share: f32,
     /// Correlation of this frame's spectral shape with the one 50 ms earlier (stationarity).
     pub stationarity: f32,
