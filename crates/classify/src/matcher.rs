@@ -83,10 +83,6 @@ pub struct Tuning {
     pub short_agree: f32,
     /// A tracker of another code scoring within this of the best blocks a commit.
     pub rival_margin: f32,
-    /// ... unless the best's run scores at least this on the whole and the other tracker has
-    /// matched no word beyond the phrase it follows (the greeting every carrier opens with,
-    /// heard again as the announcement repeats): that is no evidence for its code.
-    pub rival_free_mean: f32,
     /// A window scoring below this share of its run's mean is a miss.
     pub relative_miss: f32,
     /// The run must score this much better at its alignment than shifted by 80-200 ms: a
@@ -144,11 +140,6 @@ impl Default for Tuning {
             short_distinct: 25,
             short_agree: 0.87,
             rival_margin: 0.08,
-            // 0.65: on 89 draws, ignoring such a tracker gave +470 of 26700 announcement
-            // calls heard right and 3 more wrong codes (voice B: a China Telecom prompt heard
-            // as 2103/ct, 2111 as 2117 and 2115 as 2111), whose runs scored 0.48-0.59; at
-            // 0.6, +367 and none more; at 0.65, +323 and none more.
-            rival_free_mean: 0.65,
             relative_miss: 0.4,
             // 0.3, not 0.2: with the carriers in other voices (`make-testdata.sh --voices
             // b`) a run of one English sentence lined up with another's at 5 dB SNR over
@@ -1016,14 +1007,11 @@ impl Matcher {
         let (i, mean) = winner?;
         let w = &self.trackers[i];
         // A tracker of another code (or of speech that carries none) that is doing about as
-        // well now makes it ambiguous, unless all it has matched is one phrase (its words
-        // beyond it are what would make it its code) and the winner is well matched.
-        let rival = self.trackers.iter().any(|t| {
-            t.code != w.code
-                && t.run_active >= 30
-                && t.ema >= w.ema - tu.rival_margin
-                && (mean < tu.rival_free_mean || self.distinct_frames(t) > 0)
-        });
+        // well now makes it ambiguous.
+        let rival = self
+            .trackers
+            .iter()
+            .any(|t| t.code != w.code && t.run_active >= 30 && t.ema >= w.ema - tu.rival_margin);
         if rival {
             tracing::trace!(reference = w.reference, "ambiguous");
             return None;
