@@ -54,12 +54,13 @@ const NEAR_HIGH: std::ops::RangeInclusive<usize> = 18..=23;
 /// Everything a telephone channel carries (94-3875 Hz).
 const TOTAL_BINS: std::ops::RangeInclusive<usize> = 3..=124;
 
-/// Share of `total` (the energy of `TOTAL_BINS`) in the strongest of those bins and the two
-/// bins on each side of it: a Hann window's main lobe, which holds nearly all of a pure
-/// tone's energy.
-fn peak_share(power: &[f32; BINS], total: f32) -> f32 {
-    let (mut at, mut most) = (*TOTAL_BINS.start(), 0.0f32);
+/// The energy of `TOTAL_BINS`, and the share of it in the strongest of those bins and the two
+/// bins on each side of it (a Hann window's main lobe, which holds nearly all of a pure
+/// tone's energy): one pass over the bins for both.
+fn total_and_peak_share(power: &[f32; BINS]) -> (f32, f32) {
+    let (mut total, mut at, mut most) = (0.0f32, *TOTAL_BINS.start(), 0.0f32);
     for k in TOTAL_BINS {
+        total += power[k];
         if power[k] > most {
             (at, most) = (k, power[k]);
         }
@@ -67,7 +68,7 @@ fn peak_share(power: &[f32; BINS], total: f32) -> f32 {
     let lobe: f32 = power[(at - 2).max(*TOTAL_BINS.start())..=(at + 2).min(*TOTAL_BINS.end())]
         .iter()
         .sum();
-    lobe / total.max(1.0)
+    (total, lobe / total.max(1.0))
 }
 
 /// The strongest bin of the tone band, refined by a parabola through the log power of it
@@ -275,7 +276,7 @@ impl Frontend {
         for (m, e) in energy.iter_mut().enumerate() {
             *e = power[edges[m]..edges[m + 1]].iter().sum();
         }
-        let total: f32 = power[TOTAL_BINS].iter().sum();
+        let (total, peak_share) = total_and_peak_share(power);
         let tone: f32 = power[TONE_BINS].iter().sum();
         // A tone is narrow: speech or babble with energy near 450 Hz spreads into the bins
         // either side (a Hann-windowed 425-475 Hz tone leaks almost nothing 3 bins away).
@@ -284,7 +285,6 @@ impl Frontend {
         let tone_narrow = tone > 3.0 * beside;
         // Only a narrow tone band has a peak worth reading (the only frames that use it).
         let tone_hz = if tone_narrow { peak_hz(power) } else { 0.0 };
-        let peak_share = peak_share(power, total);
         let full_scale = (32768.0f32 * WINDOW as f32 / 4.0).powi(2) * 2.0;
         let level_db = 10.0 * ((total + 1.0) / full_scale).log10();
 

@@ -586,7 +586,7 @@ impl Library {
             for (&end, &key) in r.ends.iter().zip(r.table_keys(t)) {
                 for p in self.lookup(t, key & low) {
                     if codes[p.reference as usize] != r.code {
-                        let off = (p.frame as i64 - end as i64).div_euclid(4);
+                        let off = (p.frame as i64 - end as i64).div_euclid(SHARED_BIN);
                         hits.push(pack_hit(p.reference, off, end));
                     }
                 }
@@ -608,9 +608,7 @@ impl Library {
         }
         let mut out: Vec<(u32, u32)> = Vec::new();
         let mut marked = vec![false; r.frames()];
-        // Candidate alignments: (hits with the neighbouring bins', other reference, bin,
-        // first and last hit, hits in the bin itself).
-        let mut candidates: Vec<(usize, u16, i64, i64, i64, usize)> = Vec::new();
+        let mut candidates: Vec<Candidate> = Vec::new();
         for (gi, &(other_i, bin, first, len)) in groups.iter().enumerate() {
             // Count this bin with its neighbours (an alignment straddles bins).
             let mut count = len;
@@ -625,34 +623,43 @@ impl Library {
                 }
             }
             if count >= SHARED_MIN_HITS {
-                candidates.push((count, other_i, bin, lo, hi, len));
+                candidates.push(Candidate {
+                    hits: count,
+                    own_hits: len,
+                    other: other_i,
+                    bin,
+                    first_end: lo,
+                    last_end: hi,
+                });
             }
         }
         // Strongest first (the hits in the bin itself: of an alignment's bins, the one that
         // holds the alignment), so that the long shared phrases are verified before the
         // near-duplicates that would only find them again.
         candidates.sort_unstable_by(|a, b| {
-            b.5.cmp(&a.5)
-                .then(b.0.cmp(&a.0))
-                .then(a.1.cmp(&b.1))
-                .then(a.2.cmp(&b.2))
+            b.own_hits
+                .cmp(&a.own_hits)
+                .then(b.hits.cmp(&a.hits))
+                .then(a.other.cmp(&b.other))
+                .then(a.bin.cmp(&b.bin))
         });
         // Rivals: every alignment at which another code's reference says something this one
         // says, strongest first; the matcher scores a call against them before it commits.
         let mut rivals: Vec<Rival> = Vec::new();
-        for &(_, other_i, bin, _, _, _) in &candidates {
-            let offset = (bin * 4 + 2) as i32;
+        for c in &candidates {
+            let offset = c.offset() as i32;
             if rivals.len() < MAX_RIVALS
                 && !rivals
                     .iter()
-                    .any(|&(o, d)| o == other_i && (d - offset).abs() <= 8)
+                    .any(|&(o, d)| o == c.other && (d - offset).abs() <= 8)
             {
-                rivals.push((other_i, offset));
+                rivals.push((c.other, offset));
             }
         }
         let mut per_code: Vec<(Option<Code>, u32)> = Vec::new();
         let mut verified: Vec<(u16, i64)> = Vec::new();
-        for &(_, other_i, bin, lo, hi, _) in &candidates {
+        for c in &candidates {
+            let (other_i, bin, lo, hi) = (c.other, c.bin, c.first_end, c.last_end);
             // A bin beside one verified with the same reference is the same alignment (the
             // bin holding most of its hits came first). Verified again, each used up the
             // code's share: with the envelope fingerprint a code's first alignments came
@@ -681,7 +688,7 @@ impl Library {
                 None => per_code.push((code, 1)),
             }
             verified.push((other_i, bin));
-            let offset = bin * 4 + 2;
+            let offset = c.offset();
             let other = &self.refs[other_i as usize];
             // Hits are sparse (few tables): verify well beyond them, the correlation decides.
             let from = (lo + 1 - WINDOW_FRAMES as i64 - 100).max(0);
@@ -779,9 +786,33 @@ fn shared_frames(
     }
 }
 
-/// Offset bins lie within ± `MAX_REF_FRAMES / 4`; biased by this they fit 16 bits.
+/// A candidate alignment of [`Library::shared_of`]: a bin of frame offsets to another
+/// reference at which enough window descriptors of the two agree.
+#[derive(Debug, Clone, Copy)]
+struct Candidate {
+    /// Hits in the bin and its two neighbours (an alignment straddles bins).
+    hits: usize,
+    /// Hits in the bin itself: of an alignment's bins, the one that holds it has most.
+    own_hits: usize,
+    other: u16,
+    bin: i64,
+    /// End frames of the first and last window that hit.
+    first_end: i64,
+    last_end: i64,
+}
+
+impl Candidate {
+    /// The bin's centre: frame offset from this reference to the other.
+    fn offset(&self) -> i64 {
+        self.bin * SHARED_BIN + SHARED_BIN / 2
+    }
+}
+
+/// Frames of offset per bin of [`Library::shared_of`]'s hits.
+const SHARED_BIN: i64 = 4;
+/// Offset bins lie within ± `MAX_REF_FRAMES / SHARED_BIN`; biased by this they fit 16 bits.
 const BIN_BIAS: i64 = 1 << 15;
-const _: () = assert!((MAX_REF_FRAMES as i64 / 4) < BIN_BIAS && MAX_REF_FRAMES <= 1 << 16);
+const _: () = assert!((MAX_REF_FRAMES as i64 / SHARED_BIN) < BIN_BIAS && MAX_REF_FRAMES <= 1 << 16);
 
 /// A hit of [`Library::shared_of`] as one integer that sorts as `(other, bin, end)` does.
 fn pack_hit(other: u16, bin: i64, end: u16) -> u64 {
