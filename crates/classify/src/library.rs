@@ -60,6 +60,9 @@ const SHARED_CORR: f32 = 0.5;
 const SHARED_SHIFT: i64 = 3;
 /// Rival alignments kept per reference.
 const MAX_RIVALS: usize = 24;
+/// Alignments (frames of offset) at most this far apart are the same alignment: a rival
+/// found twice, a tracker already following a candidate, a tracker following a rival.
+pub(crate) const SAME_ALIGNMENT: i64 = 8;
 /// Shortest run of shared frames kept as a shared phrase.
 const SHARED_MIN_RUN: usize = 20;
 /// Frames added on each side of a shared interval. The ±[`SHARED_HALF`]-frame comparison
@@ -651,7 +654,7 @@ impl Library {
             if rivals.len() < MAX_RIVALS
                 && !rivals
                     .iter()
-                    .any(|&(o, d)| o == c.other && (d - offset).abs() <= 8)
+                    .any(|&(o, d)| o == c.other && i64::from(d - offset).abs() <= SAME_ALIGNMENT)
             {
                 rivals.push((c.other, offset));
             }

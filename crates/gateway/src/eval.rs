@@ -300,6 +300,7 @@ fn tuning_from_env() -> Tuning {
                 "fine_base" => t.fine_base = x,
                 "fine_slope" => t.fine_slope = x,
                 "rival_margin" => t.rival_margin = x,
+                "pair_margin" => t.pair_margin = x,
                 "relative_miss" => t.relative_miss = x,
                 "contrast" => t.contrast = x,
                 "rival_contrast" => t.rival_contrast = x,

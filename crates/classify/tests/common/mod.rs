@@ -89,13 +89,14 @@ pub fn check_near_miss(name: &str, loose: Tuning, mistaken_for: u16) {
 
 pub fn shipped_library() -> Arc<Library> {
     static LIBRARY: std::sync::OnceLock<Arc<Library>> = std::sync::OnceLock::new();
-    Arc::clone(LIBRARY.get_or_init(build_shipped_library))
+    Arc::clone(LIBRARY.get_or_init(|| library_at(&testdata().join("library"))))
 }
 
-fn build_shipped_library() -> Arc<Library> {
-    let root = testdata().join("library");
+/// The library in folder `root` (`<code>-<slug>/*.wav`, and `none-*/*.wav` for speech
+/// without a code), read with the crate's own decoder.
+pub fn library_at(root: &Path) -> Arc<Library> {
     let mut files = Vec::new();
-    for dir in std::fs::read_dir(&root).expect("library folder") {
+    for dir in std::fs::read_dir(root).expect("library folder") {
         let dir = dir.expect("entry").path();
         if !dir.is_dir() {
             continue;
