@@ -92,8 +92,9 @@ pub fn shipped_library() -> Arc<Library> {
     Arc::clone(LIBRARY.get_or_init(|| library_at(&testdata().join("library"))))
 }
 
-/// The library in folder `root` (`<code>-<slug>/*.wav`, and `none-*/*.wav` for speech
-/// without a code), read with the crate's own decoder.
+/// The library in folder `root`: every `.wav` under a folder whose name begins with a code
+/// (`2114-empty-number/`), or with `none` for speech without a code (`is_no_code_folder`),
+/// read with the crate's own decoder.
 pub fn library_at(root: &Path) -> Arc<Library> {
     let mut files = Vec::new();
     for dir in std::fs::read_dir(root).expect("library folder") {
