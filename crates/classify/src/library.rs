@@ -58,8 +58,13 @@ const SHARED_HALF: i64 = 10;
 const SHARED_CORR: f32 = 0.5;
 /// Shifts (frames) tried around the alignment the hits voted for (their bins are 4 wide).
 const SHARED_SHIFT: i64 = 3;
-/// Rival alignments kept per reference.
+/// Rival alignments a call is scored against per reference (the strongest of its shared
+/// alignments: each costs a correlation of the run before a commit).
 const MAX_RIVALS: usize = 24;
+/// Shared alignments kept per reference. 24 dropped real ones: 2110/cm's English opening,
+/// which 2107/cm says too, was not among 2107/cm's 24 strongest, and a tracker following it
+/// blocked calls of 2107/cm that the words after it decided.
+const MAX_ALIGNMENTS: usize = 128;
 /// Alignments (frames of offset) at most this far apart are the same alignment: a rival
 /// found twice, a tracker already following a candidate, a tracker following a rival.
 pub(crate) const SAME_ALIGNMENT: i64 = 8;
@@ -116,8 +121,8 @@ pub struct Reference {
     /// Intervals `[start, end)` of frames that some other code's reference also says.
     pub(crate) shared: Vec<(u32, u32)>,
     /// Other codes' references that say some of the same words: (reference, frame offset
-    /// from this reference's frames to theirs).
-    pub(crate) rivals: Vec<Rival>,
+    /// from this reference's frames to theirs), strongest first (see [`Reference::rivals`]).
+    pub(crate) alignments: Vec<Rival>,
     /// End frame of each indexed window descriptor (every `REF_STEP` frames, where at least
     /// half the frames carry speech).
     ends: Vec<u16>,
@@ -171,7 +176,7 @@ impl Reference {
             mv,
             mask,
             shared: Vec::new(),
-            rivals: Vec::new(),
+            alignments: Vec::new(),
             ends,
             keys,
         })
@@ -207,6 +212,12 @@ impl Reference {
     /// says: a decision never rests on these alone.
     pub fn shared_intervals(&self) -> &[(u32, u32)] {
         &self.shared
+    }
+
+    /// The strongest of its shared alignments ([`MAX_RIVALS`]), against which a call's run
+    /// is weighed before it commits.
+    pub(crate) fn rivals(&self) -> &[Rival] {
+        &self.alignments[..self.alignments.len().min(MAX_RIVALS)]
     }
 
     /// Share of the reference's speech that no other code's reference also says, 0..1.
@@ -518,9 +529,9 @@ impl Library {
         let mut lib = Library { refs, bits, tables };
         let codes: Vec<Option<Code>> = lib.refs.iter().map(|r| r.code).collect();
         let shared = run_jobs(&for_each, lib.refs.len(), |i| lib.shared_of(i, &codes));
-        for (r, (s, rivals)) in lib.refs.iter_mut().zip(shared) {
+        for (r, (s, alignments)) in lib.refs.iter_mut().zip(shared) {
             r.shared = s;
-            r.rivals = rivals;
+            r.alignments = alignments;
         }
         lib
     }
@@ -571,7 +582,7 @@ impl Library {
 
     /// Intervals of reference `i` that another code's reference also says: alignments with
     /// many window hits in the first [`SHARED_TABLES`] tables, verified frame by frame by
-    /// correlating the two clean references; and the alignments found (its rivals).
+    /// correlating the two clean references; and the alignments found, strongest first.
     /// `codes[j]` is reference `j`'s code. A reference without a code never decides, so it
     /// needs neither.
     fn shared_of(&self, i: usize, codes: &[Option<Code>]) -> (Vec<(u32, u32)>, Vec<Rival>) {
@@ -646,17 +657,19 @@ impl Library {
                 .then(a.other.cmp(&b.other))
                 .then(a.bin.cmp(&b.bin))
         });
-        // Rivals: every alignment at which another code's reference says something this one
-        // says, strongest first; the matcher scores a call against them before it commits.
-        let mut rivals: Vec<Rival> = Vec::new();
+        // Every alignment at which another code's reference says something this one says,
+        // strongest first: the matcher scores a call against the strongest (its rivals)
+        // before it commits, and lets a tracker at any of them not block a winner the words
+        // where the two differ decide.
+        let mut alignments: Vec<Rival> = Vec::new();
         for c in &candidates {
             let offset = c.offset() as i32;
-            if rivals.len() < MAX_RIVALS
-                && !rivals
+            if alignments.len() < MAX_ALIGNMENTS
+                && !alignments
                     .iter()
                     .any(|&(o, d)| o == c.other && i64::from(d - offset).abs() <= SAME_ALIGNMENT)
             {
-                rivals.push((c.other, offset));
+                alignments.push((c.other, offset));
             }
         }
         let mut per_code: Vec<(Option<Code>, u32)> = Vec::new();
@@ -727,7 +740,7 @@ impl Library {
                 kept.push((a, b));
             }
         }
-        (kept, rivals)
+        (kept, alignments)
     }
 }
 
@@ -899,7 +912,7 @@ mod tests {
             fp,
             mask,
             shared: Vec::new(),
-            rivals: Vec::new(),
+            alignments: Vec::new(),
             ends,
             keys,
         }
@@ -933,7 +946,7 @@ mod tests {
         for (a, b) in serial.references().iter().zip(other.references()) {
             assert!(!a.shared_intervals().is_empty(), "{}", a.name());
             assert_eq!(a.shared_intervals(), b.shared_intervals(), "{}", a.name());
-            assert_eq!(a.rivals, b.rivals, "{}", a.name());
+            assert_eq!(a.alignments, b.alignments, "{}", a.name());
         }
     }
 
