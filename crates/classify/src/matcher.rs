@@ -175,8 +175,8 @@ impl Default for Tuning {
             // 2108/ct on the short path (25 frames beyond the greeting, agreeing at 0.87)
             // past trackers of three codes following the greeting; another voice reading
             // 2118/ct's words got 2118/cu with its fine detail 0.003 over the line. Of the
-            // 86 calls heard right that a rival no longer blocked, two cleared the line by
-            // less than 0.02 (0.001, 0.002), the rest by 0.029 or more.
+            // 86 calls heard right that a rival no longer blocked (short path refused), two
+            // cleared the line by less than 0.02 (0.001, 0.002), the rest by 0.029 or more.
             overrule_fine: 0.02,
             relative_miss: 0.4,
             // 0.3, not 0.2: with the carriers in other voices (`make-testdata.sh --voices
