@@ -659,8 +659,8 @@ impl Library {
         });
         // Every alignment at which another code's reference says something this one says,
         // strongest first: the matcher scores a call against the strongest (its rivals)
-        // before it commits, and lets a tracker at any of them not block a winner the words
-        // where the two differ decide.
+        // before it commits, and a tracker at any of them does not block a winner that the
+        // words where the two differ decide.
         let mut alignments: Vec<Rival> = Vec::new();
         for c in &candidates {
             let offset = c.offset() as i32;

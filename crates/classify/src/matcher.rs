@@ -1098,9 +1098,10 @@ impl Matcher {
         // A tracker of another code (or of speech that carries none) that is doing about as
         // well now makes it ambiguous, unless it is following a phrase the two references
         // share, where the library found it, the call is clearly nearer the winner's words
-        // where the two differ, and the winner is clear (`Tuning::overrule_fine`). A rival at any other alignment still blocks: a
-        // carrier's prompt can line up with unrelated parts of two references at once, and
-        // be nearer the winner's where they differ ("您拨打的用户已开通炫铃，请稍候…" heard
+        // where the two differ, and the winner is clear (`Tuning::overrule_fine`). A rival
+        // at any other alignment still blocks: a carrier's prompt can line up with
+        // unrelated parts of two references at once, and be nearer the winner's where they
+        // differ ("您拨打的用户已开通炫铃，请稍候…" heard
         // as 2105/cu past a 2108/cu tracker 2.4 s off its alignment, on a voice-A draw). So
         // does a tracker of speech the library knows carries no code (a connecting prompt).
         let rival = self.trackers.iter().any(|t| {
