@@ -1101,9 +1101,9 @@ impl Matcher {
         // where the two differ, and the winner is clear (`Tuning::overrule_fine`). A rival
         // at any other alignment still blocks: a carrier's prompt can line up with
         // unrelated parts of two references at once, and be nearer the winner's where they
-        // differ ("您拨打的用户已开通炫铃，请稍候…" heard
-        // as 2105/cu past a 2108/cu tracker 2.4 s off its alignment, on a voice-A draw). So
-        // does a tracker of speech the library knows carries no code (a connecting prompt).
+        // differ ("您拨打的用户已开通炫铃，请稍候…" heard as 2105/cu past a 2108/cu tracker
+        // 2.4 s off its alignment, on a voice-A draw). So does a tracker of speech the
+        // library knows carries no code (a connecting prompt).
         let rival = self.trackers.iter().any(|t| {
             t.code != w.code
                 && t.run_active >= 30
