@@ -35,9 +35,10 @@ const STEADY_CHECKED: u32 = 45;
 /// notes in the tone band's bins (375-531 Hz) that are no 450 Hz tone: B4 at 494 Hz, played
 /// in turn with A4 at 440 Hz in eighth notes at 91 bpm, alternates like busy tone.
 const TONE_HZ_TOLERANCE: f32 = 35.0;
-/// Closed segments kept. No more: healing could then join number unobtainable's 0.1 s bursts
-/// (their gaps are within `DROPOUT`) into what looks like busy tone, as it did at 12 for a
-/// 425 Hz unobtainable tone with 8 % of its packets concealed by repeats.
+/// Closed segments kept, raw and healed (two histories: see `ToneDetector::heal`). When the
+/// last 12 raw segments were healed at once, healing joined number unobtainable's 0.1 s
+/// bursts (their gaps are within `DROPOUT`) into what looked like busy tone, for a 425 Hz
+/// unobtainable tone with 8 % of its packets concealed by repeats; that test still passes.
 const HISTORY: usize = 8;
 /// Continuous tone this long is dial tone (frames).
 const DIAL_FRAMES: u32 = 300;
