@@ -38,7 +38,7 @@ const TONE_HZ_TOLERANCE: f32 = 35.0;
 /// Closed segments kept, raw and healed (two histories: see `ToneDetector::heal`). When the
 /// last 12 raw segments were healed at once, healing joined number unobtainable's 0.1 s
 /// bursts (their gaps are within `DROPOUT`) into what looked like busy tone, for a 425 Hz
-/// unobtainable tone with 8 % of its packets concealed by repeats; that test still passes.
+/// unobtainable tone with 8 % of its packets concealed by repeats.
 const HISTORY: usize = 8;
 /// Continuous tone this long is dial tone (frames).
 const DIAL_FRAMES: u32 = 300;
