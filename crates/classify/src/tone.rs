@@ -409,6 +409,21 @@ mod tests {
         out
     }
 
+    /// Number unobtainable's cadence: three bursts of `short` frames with gaps of `gap`,
+    /// then `long` on and `long` off.
+    fn unobtainable(short: u32, gap: u32, long: u32) -> [(bool, u32); 8] {
+        [
+            (true, short),
+            (false, gap),
+            (true, short),
+            (false, gap),
+            (true, short),
+            (false, gap),
+            (true, long),
+            (false, long),
+        ]
+    }
+
     fn first_failure(ev: &[ToneEvent]) -> Option<Code> {
         ev.iter().find_map(|e| match e {
             ToneEvent::Failure(c, _) => Some(*c),
@@ -428,16 +443,7 @@ mod tests {
                 Some(Code::NETWORK_BUSY),
                 "congestion x{f}"
             );
-            let unob = [
-                (true, s(10)),
-                (false, s(10)),
-                (true, s(10)),
-                (false, s(10)),
-                (true, s(10)),
-                (false, s(10)),
-                (true, s(40)),
-                (false, s(40)),
-            ];
+            let unob = unobtainable(s(10), s(10), s(40));
             assert_eq!(
                 first_failure(&drive(&unob, 3)),
                 Some(Code::EMPTY_NUMBER),
@@ -469,16 +475,7 @@ mod tests {
             for gap in [0u32, 2, 4] {
                 let s = |x: u32| (x as f32 * f).round() as u32;
                 let g = |x: u32| s(x).saturating_sub(gap).max(4);
-                let unob = [
-                    (true, s(10)),
-                    (false, g(10)),
-                    (true, s(10)),
-                    (false, g(10)),
-                    (true, s(10)),
-                    (false, g(10)),
-                    (true, s(40)),
-                    (false, s(40)),
-                ];
+                let unob = unobtainable(s(10), g(10), s(40));
                 let first = first_failure(&drive(&unob, 6));
                 assert!(
                     first.is_none() || first == Some(Code::EMPTY_NUMBER),
