@@ -114,6 +114,18 @@ fn busy_or_congestion(s: &[Segment], more: usize) -> Option<ToneEvent> {
     None
 }
 
+/// Appends `seg` to a history (newest last) that has had `count` segments added.
+fn push(history: &mut [Segment; HISTORY], count: &mut usize, seg: Segment) {
+    history.copy_within(1.., 0);
+    history[HISTORY - 1] = seg;
+    *count += 1;
+}
+
+/// The segments a history that has had `count` added still holds, oldest first.
+fn kept(history: &[Segment; HISTORY], count: usize) -> &[Segment] {
+    &history[HISTORY - count.min(HISTORY)..]
+}
+
 /// The newest `k` of the segments `s` (oldest first), if there are that many.
 fn newest(s: &[Segment], k: usize) -> Option<&[Segment]> {
     (s.len() >= k).then(|| &s[s.len() - k..])
@@ -269,9 +281,7 @@ impl ToneDetector {
         if segment.frames == 0 {
             return None;
         }
-        self.segments.copy_within(1.., 0);
-        self.segments[HISTORY - 1] = segment;
-        self.closed += 1;
+        push(&mut self.segments, &mut self.closed, segment);
         self.heal(segment);
         self.classify()
     }
@@ -299,19 +309,17 @@ impl ToneDetector {
                 return;
             }
         }
-        self.healed.copy_within(1.., 0);
-        self.healed[HISTORY - 1] = seg;
-        self.healed_n += 1;
+        push(&mut self.healed, &mut self.healed_n, seg);
     }
 
     /// The healed segments kept (at most `HISTORY`), oldest first.
     fn healed_segments(&self) -> &[Segment] {
-        &self.healed[HISTORY - self.healed_n.min(HISTORY)..]
+        kept(&self.healed, self.healed_n)
     }
 
     /// The closed segments kept (at most `HISTORY`), oldest first.
     fn closed_segments(&self) -> &[Segment] {
-        &self.segments[HISTORY - self.closed.min(HISTORY)..]
+        kept(&self.segments, self.closed)
     }
 
     /// The last `n` closed segments, oldest first, if there are that many.
