@@ -472,6 +472,16 @@ impl Correlation {
         self.frames += 1;
     }
 
+    /// The sums of `frames` frames' [`dot_pair`] terms, added elsewhere.
+    pub fn of_sums(xy: i32, xx: i32, yy: i32, frames: i32) -> Correlation {
+        Correlation {
+            xy: xy.into(),
+            xx: xx.into(),
+            yy: yy.into(),
+            frames: frames.max(0) as u32,
+        }
+    }
+
     /// Frames added.
     pub fn frames(&self) -> u32 {
         self.frames

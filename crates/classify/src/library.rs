@@ -13,7 +13,8 @@ use std::sync::{Arc, OnceLock};
 use crate::codes::Code;
 use crate::error::{Error, Result};
 use crate::features::{
-    mask_vec, masked, Analysis, Correlation, Frontend, Lanes, DIMS, FRAMES_PER_SECOND, HOP,
+    dot_pair, mask_vec, masked, Analysis, Correlation, Frontend, Lanes, DIMS, FRAMES_PER_SECOND,
+    HOP,
 };
 use crate::tone::ToneDetector;
 
@@ -142,6 +143,16 @@ impl Reference {
     /// Fingerprints a recording of speech that carries no code (see the module's text).
     pub fn no_code(name: impl Into<String>, samples: &[i16]) -> Result<Reference> {
         Reference::build(None, name.into(), samples)
+    }
+
+    /// This reference's recording under another name and code (`None`: no code): a copy of
+    /// its file elsewhere in the library, without fingerprinting it again.
+    pub fn copy_as(&self, code: Option<Code>, name: impl Into<String>) -> Reference {
+        Reference {
+            name: name.into(),
+            code,
+            ..self.clone()
+        }
     }
 
     fn build(code: Option<Code>, name: String, samples: &[i16]) -> Result<Reference> {
@@ -470,6 +481,47 @@ impl Table {
     }
 }
 
+/// The references without copies: a reference whose fingerprint equals an earlier one's of
+/// the same code (the same recording under two names: a library assembled by copying
+/// carriers' folders) is left out, and returned as (its name, the kept one's index). A copy
+/// adds nothing to the index but work: the shared-phrase search verifies each alignment
+/// with every copy, and a call's trackers, a fixed few, would follow copies of one
+/// recording instead of its alternatives. The same recording under two codes stays twice
+/// (it can decide neither: all of it is shared) and is warned about.
+fn without_copies(refs: Vec<Reference>) -> (Vec<Reference>, Vec<(String, u16)>) {
+    use std::collections::HashMap;
+    use std::hash::{Hash, Hasher};
+    let mut by_print: HashMap<u64, Vec<u16>> = HashMap::new();
+    let mut kept: Vec<Reference> = Vec::with_capacity(refs.len());
+    let mut copies = Vec::new();
+    for r in refs {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (&r.mask, &r.vfp, &r.fp).hash(&mut h);
+        let same = by_print.entry(h.finish()).or_default();
+        let equal = |k: &Reference| k.mask == r.mask && k.vfp == r.vfp && k.fp == r.fp;
+        if let Some(&i) = same
+            .iter()
+            .find(|&&i| kept[i as usize].code == r.code && equal(&kept[i as usize]))
+        {
+            copies.push((r.name, i));
+            continue;
+        }
+        if let Some(&i) = same.iter().find(|&&i| equal(&kept[i as usize])) {
+            tracing::warn!(
+                reference = %r.name,
+                same_as = %kept[i as usize].name,
+                "the same recording under two codes: it decides neither"
+            );
+        }
+        same.push(kept.len() as u16);
+        kept.push(r);
+    }
+    if !copies.is_empty() {
+        tracing::info!(copies = copies.len(), "copies of references left out");
+    }
+    (kept, copies)
+}
+
 /// `(0..jobs).map(job)` in order, the jobs run by `for_each` (see [`Library::new_with`]);
 /// a job it leaves out runs here.
 fn run_jobs<T: Send + Sync>(
@@ -491,6 +543,8 @@ fn run_jobs<T: Send + Sync>(
 #[derive(Debug)]
 pub struct Library {
     refs: Vec<Reference>,
+    /// References dropped as copies of a kept one: (name, index of the kept reference).
+    copies: Vec<(String, u16)>,
     bits: u32,
     tables: Vec<Table>,
 }
@@ -522,11 +576,17 @@ impl Library {
             );
             refs.truncate(u16::MAX as usize);
         }
+        let (refs, copies) = without_copies(refs);
         let total: usize = refs.iter().map(|r| r.ends.len()).sum();
         // About two windows per bucket.
         let bits = ((total.max(1) as f64 / 2.0).log2().round() as u32).clamp(MIN_BITS, MAX_BITS);
         let tables = run_jobs(&for_each, TABLES, |t| Table::build(&refs, t, bits));
-        let mut lib = Library { refs, bits, tables };
+        let mut lib = Library {
+            refs,
+            copies,
+            bits,
+            tables,
+        };
         let codes: Vec<Option<Code>> = lib.refs.iter().map(|r| r.code).collect();
         let shared = run_jobs(&for_each, lib.refs.len(), |i| lib.shared_of(i, &codes));
         for (r, (s, alignments)) in lib.refs.iter_mut().zip(shared) {
@@ -551,7 +611,15 @@ impl Library {
         &self.refs
     }
 
-    /// Number of references.
+    /// References left out as copies of another of the same code: their names, each with
+    /// the reference kept in their place.
+    pub fn copies(&self) -> impl Iterator<Item = (&str, &Reference)> {
+        self.copies
+            .iter()
+            .map(|(name, i)| (name.as_str(), &self.refs[*i as usize]))
+    }
+
+    /// Number of references (copies left out, see [`Library::copies`]).
     pub fn len(&self) -> usize {
         self.refs.len()
     }
@@ -760,27 +828,48 @@ fn shared_frames(
     marked: &mut [bool],
 ) {
     let len = (to - from).max(0) as usize;
-    // Running sums of the frame-by-frame correlation terms, one pass per shift: a window's
-    // sums are the difference of two (exact: the sums are integers).
-    let mut sums = vec![Correlation::default(); len + 1];
-    let mut best = vec![f32::MIN; len];
+    let half = SHARED_HALF as usize;
+    // What the ±SHARED_HALF neighbourhood of each frame says at its best shift: `Heard::Yes`
+    // as soon as one shift correlates (the others need not be computed), `Heard::No` if one
+    // had enough frames to compare and none correlates, `Heard::Nothing` if none had.
+    let mut heard = vec![Heard::Nothing; len];
+    // One shift's frame-by-frame terms (Σxy, Σx², Σy², 1 if compared), summed over a
+    // window that slides along the frames: the sums are small integers (i8 values, 24
+    // dimensions, 21 frames), exact in i32, so sliding is exact too.
+    let mut terms = vec![[0i32; 4]; len];
     for shift in -SHARED_SHIFT..=SHARED_SHIFT {
-        for i in 0..len {
+        for (i, t) in terms.iter_mut().enumerate() {
             let (pa, pb) = (from + i as i64, from + i as i64 + offset + shift);
-            let mut c = sums[i];
+            *t = [0; 4];
             if pb >= 0 && (pb as usize) < b.frames() {
                 let (pa, pb) = (pa as usize, pb as usize);
                 if a.mask[pa] != 0 && b.mask[pb] != 0 {
-                    c.add(&a.vfp[pa], &a.mv[pa], &b.vfp[pb], &b.mv[pb]);
+                    let (xy, xx, yy) = dot_pair(&a.vfp[pa], &a.mv[pa], &b.vfp[pb], &b.mv[pb]);
+                    *t = [xy, xx, yy, 1];
                 }
             }
-            sums[i + 1] = c;
         }
-        for (i, b) in best.iter_mut().enumerate() {
-            let lo = (i as i64 - SHARED_HALF).max(0) as usize;
-            let hi = (i as i64 + SHARED_HALF + 1).min(len as i64) as usize;
-            if let Some(v) = sums[hi].since(&sums[lo]).value(SHARED_HALF as u32 / 2) {
-                *b = b.max(v);
+        let mut window = [0i32; 4];
+        for t in &terms[..half.min(len)] {
+            add_terms(&mut window, t, 1);
+        }
+        for i in 0..len {
+            if let Some(t) = terms.get(i + half) {
+                add_terms(&mut window, t, 1);
+            }
+            if i > half {
+                add_terms(&mut window, &terms[i - half - 1], -1);
+            }
+            if heard[i] == Heard::Yes {
+                continue;
+            }
+            let [xy, xx, yy, n] = window;
+            if let Some(v) = Correlation::of_sums(xy, xx, yy, n).value(half as u32 / 2) {
+                heard[i] = if v >= SHARED_CORR {
+                    Heard::Yes
+                } else {
+                    Heard::No
+                };
             }
         }
     }
@@ -789,16 +878,34 @@ fn shared_frames(
     // spans the pause would look distinct.
     let mut last_yes: Option<usize> = None;
     for i in 0..len {
-        let c = best[i];
-        if c >= SHARED_CORR {
+        if heard[i] == Heard::Yes {
             if let Some(y) = last_yes {
-                if best[y + 1..i].iter().all(|&v| v == f32::MIN) {
+                if heard[y + 1..i].iter().all(|&h| h == Heard::Nothing) {
                     marked[from as usize + y + 1..from as usize + i].fill(true);
                 }
             }
             marked[from as usize + i] = true;
             last_yes = Some(i);
         }
+    }
+}
+
+/// What [`shared_frames`] found of a frame's neighbourhood.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Heard {
+    /// Too few frames to compare at every shift.
+    Nothing,
+    /// Compared, and below [`SHARED_CORR`] at every shift so far.
+    No,
+    /// At least [`SHARED_CORR`] at some shift.
+    Yes,
+}
+
+/// `window += sign · t`, term by term.
+#[inline]
+fn add_terms(window: &mut [i32; 4], t: &[i32; 4], sign: i32) {
+    for (w, x) in window.iter_mut().zip(t) {
+        *w += sign * x;
     }
 }
 
@@ -990,6 +1097,115 @@ mod tests {
         let mut marked = vec![false; a.frames()];
         shared_frames(&a, &b, 0, 700, -302, &mut marked);
         assert!(!marked.iter().any(|&m| m));
+    }
+
+    /// [`shared_frames`] as its text says, frame by frame: each neighbourhood summed afresh.
+    fn shared_frames_plain(
+        a: &Reference,
+        b: &Reference,
+        from: i64,
+        to: i64,
+        offset: i64,
+    ) -> Vec<bool> {
+        let mut marked = vec![false; a.frames()];
+        let mut heard = Vec::new();
+        for i in from..to {
+            let mut best = None::<f32>;
+            for shift in -SHARED_SHIFT..=SHARED_SHIFT {
+                let mut c = Correlation::default();
+                for pa in (i - SHARED_HALF).max(from)..=(i + SHARED_HALF).min(to - 1) {
+                    let pb = pa + offset + shift;
+                    if pb >= 0 && pb < b.frames() as i64 {
+                        let (pa, pb) = (pa as usize, pb as usize);
+                        if a.mask[pa] != 0 && b.mask[pb] != 0 {
+                            c.add(&a.vfp[pa], &a.mv[pa], &b.vfp[pb], &b.mv[pb]);
+                        }
+                    }
+                }
+                if let Some(v) = c.value(SHARED_HALF as u32 / 2) {
+                    best = Some(best.map_or(v, |w| w.max(v)));
+                }
+            }
+            heard.push(best);
+        }
+        let mut last_yes: Option<usize> = None;
+        for (k, h) in heard.iter().enumerate() {
+            if h.is_some_and(|v| v >= SHARED_CORR) {
+                if let Some(y) = last_yes {
+                    if heard[y + 1..k].iter().all(Option::is_none) {
+                        marked[from as usize + y + 1..from as usize + k].fill(true);
+                    }
+                }
+                marked[from as usize + k] = true;
+                last_yes = Some(k);
+            }
+        }
+        marked
+    }
+
+    #[test]
+    fn shared_frames_marks_what_the_plain_sums_mark() {
+        // Pairs that share a stretch (with noise), at the alignment, near it, far from it,
+        // and with ranges at both ends of `a` and offsets that run off `b`.
+        for seed in 0..12u64 {
+            let a = reference(400 + 37 * seed as usize, 100 + seed);
+            let mut b = reference(300 + 23 * seed as usize, 200 + seed);
+            let (noise, _) = frames(200, 300 + seed);
+            for k in 0..200 {
+                b.vfp[50 + k] = a.vfp[120 + k];
+                b.mask[50 + k] = a.mask[120 + k];
+                b.mv[50 + k] = a.mv[120 + k];
+                if k % (3 + seed as usize % 5) == 0 {
+                    let mv = mask_vec(b.mask[50 + k]);
+                    b.vfp[50 + k] = std::array::from_fn(|m| noise[k][m] & mv[m]);
+                }
+            }
+            let end = a.frames() as i64;
+            let mut seen_marked = false;
+            for (from, to) in [(0, end), (60, 330), (100, 110), (end - 5, end)] {
+                for offset in [-70, -69, -73, -66, 0, -300, 150] {
+                    let mut fast = vec![false; a.frames()];
+                    shared_frames(&a, &b, from, to, offset, &mut fast);
+                    let plain = shared_frames_plain(&a, &b, from, to, offset);
+                    assert_eq!(fast, plain, "seed {seed}, {from}..{to}, offset {offset}");
+                    seen_marked |= plain.iter().any(|&m| m);
+                }
+            }
+            assert!(seen_marked, "seed {seed}: the shared stretch is found");
+        }
+    }
+
+    #[test]
+    fn copies_are_left_out_and_the_same_recording_under_two_codes_is_not() {
+        // Two references saying a stretch of each other, a copy of the first under its own
+        // code, and another under a third code.
+        let (mut fp0, mut mask0) = frames(700, 31);
+        let (fp1, mask1) = frames(650, 32);
+        fp0[100..300].copy_from_slice(&fp1[300..500]);
+        mask0[100..300].copy_from_slice(&mask1[300..500]);
+        let first = from_frames(Code::BUSY, fp0, mask0);
+        let other = from_frames(Code::NETWORK_BUSY, fp1, mask1);
+        let copy = first.copy_as(Some(Code::BUSY), "2101/copy");
+        let recoded = first.copy_as(Some(Code::EMPTY_NUMBER), "2114/same");
+        let plain = Library::new(vec![first.clone(), other.clone()]);
+        let lib = Library::new(vec![first.clone(), copy, other.clone()]);
+        assert_eq!(lib.len(), 2);
+        let copies: Vec<(&str, &str)> = lib.copies().map(|(n, r)| (n, r.name())).collect();
+        assert_eq!(copies, [("2101/copy", first.name())]);
+        for (a, b) in plain.references().iter().zip(lib.references()) {
+            assert_eq!(a.name(), b.name());
+            assert_eq!(a.shared_intervals(), b.shared_intervals(), "{}", a.name());
+            assert_eq!(a.alignments, b.alignments, "{}", a.name());
+        }
+        assert!(!lib.references()[0].shared_intervals().is_empty());
+        // Under another code the same recording stays, and all of it is shared: it decides
+        // neither code.
+        let lib = Library::new(vec![first, recoded, other]);
+        assert_eq!((lib.len(), lib.copies().count()), (3, 0));
+        for r in &lib.references()[..2] {
+            assert_eq!(r.distinct_share(), 0.0, "{}", r.name());
+        }
+        assert!(lib.references()[2].distinct_share() > 0.5);
     }
 
     #[test]

@@ -146,6 +146,18 @@ pub fn load(root: &Path) -> Result<Arc<Library>, LibraryError> {
         });
     }
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    // Files with the same bytes (a library assembled by copying carriers' folders) are
+    // decoded and fingerprinted once: `first[i]` is the first file with file `i`'s bytes.
+    let digests = run_parallel(workers, files.len(), |i| {
+        std::fs::read(&files[i].1).map(|b| digest(&b)).ok()
+    });
+    let mut seen = std::collections::HashMap::new();
+    let first: Vec<usize> = (0..files.len())
+        .map(|i| match digests[i] {
+            Some(d) => *seen.entry(d).or_insert(i),
+            None => i,
+        })
+        .collect();
     let load_one = |i: usize| {
         let (code, path) = &files[i];
         let pcm = read_audio(path)?;
@@ -159,21 +171,57 @@ pub fn load(root: &Path) -> Result<Arc<Library>, LibraryError> {
             source,
         })
     };
-    let done: Vec<OnceLock<Result<Reference, LibraryError>>> =
-        files.iter().map(|_| OnceLock::new()).collect();
-    for_each_parallel(workers, files.len(), &|i| {
-        done[i].get_or_init(|| load_one(i));
-    });
+    let unique: Vec<usize> = (0..files.len()).filter(|&i| first[i] == i).collect();
+    let loaded = run_parallel(workers, unique.len(), |u| load_one(unique[u]));
+    let mut by_file: Vec<Option<Result<Reference, LibraryError>>> =
+        files.iter().map(|_| None).collect();
+    for (i, r) in unique.into_iter().zip(loaded) {
+        by_file[i] = Some(r);
+    }
     // In path order (the first failure is the first file that fails, however the work was
-    // spread); every job ran, so `load_one` here never runs again.
-    let refs = done
-        .into_iter()
-        .enumerate()
-        .map(|(i, d)| d.into_inner().unwrap_or_else(|| load_one(i)))
-        .collect::<Result<Vec<_>, _>>()?;
+    // spread); a copy is its first file's reference under its own name and code.
+    let mut refs: Vec<Reference> = Vec::with_capacity(files.len());
+    for i in 0..files.len() {
+        let r = if first[i] != i {
+            // `first[i] < i`: pushed already (or its failure returned).
+            let (code, path) = &files[i];
+            refs[first[i]].copy_as(*code, reference_name(root, path))
+        } else {
+            by_file[i].take().unwrap_or_else(|| load_one(i))?
+        };
+        refs.push(r);
+    }
     Ok(Arc::new(Library::new_with(refs, |jobs, run| {
         for_each_parallel(workers, jobs, run)
     })))
+}
+
+/// A file's length and two 64-bit hashes of its bytes: equal digests are equal files (a
+/// chance collision of 128 bits is not a concern at any library size).
+fn digest(bytes: &[u8]) -> (usize, u64, u64) {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let mut a = DefaultHasher::new();
+    bytes.hash(&mut a);
+    let mut b = DefaultHasher::new();
+    (0x746f_6e65_u32, bytes).hash(&mut b);
+    (bytes.len(), a.finish(), b.finish())
+}
+
+/// `(0..jobs).map(job)` in order, the jobs spread over up to `workers` threads.
+fn run_parallel<T: Send + Sync>(
+    workers: usize,
+    jobs: usize,
+    job: impl Fn(usize) -> T + Sync,
+) -> Vec<T> {
+    let done: Vec<OnceLock<T>> = (0..jobs).map(|_| OnceLock::new()).collect();
+    for_each_parallel(workers, jobs, &|j| {
+        // Every job runs once (`for_each_parallel` hands each out once).
+        let _ = done[j].set(job(j));
+    });
+    done.into_iter()
+        .enumerate()
+        .map(|(j, d)| d.into_inner().unwrap_or_else(|| job(j)))
+        .collect()
 }
 
 /// Calls `run(j)` for every `j` in `0..jobs` on up to `workers` scoped threads, each taking
@@ -307,5 +355,52 @@ mod tests {
             "{files:?}"
         );
         let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn copied_files_load_once_under_their_own_names_and_codes() {
+        let root = tempfile::tempdir().unwrap();
+        let lib = default_root();
+        let put = |dir: &str, name: &str, src: &str| {
+            std::fs::create_dir_all(root.path().join(dir)).unwrap();
+            std::fs::copy(lib.join(src), root.path().join(dir).join(name)).unwrap();
+        };
+        put("2114-empty-number", "cm.wav", "2114-empty-number/cm.wav");
+        put(
+            "2114-empty-number",
+            "cm-again.wav",
+            "2114-empty-number/cm.wav",
+        );
+        put("2109-powered-off", "cm.wav", "2109-powered-off/cm.wav");
+        // The same file under another code: kept, with that code (it decides neither).
+        put("2107", "cm.wav", "2114-empty-number/cm.wav");
+        let loaded = load(root.path()).unwrap();
+        let names: Vec<(&str, Option<u16>)> = loaded
+            .references()
+            .iter()
+            .map(|r| (r.name(), r.code().map(tonegate_classify::Code::get)))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("2107/cm.wav", Some(2107)),
+                ("2109-powered-off/cm.wav", Some(2109)),
+                ("2114-empty-number/cm-again.wav", Some(2114)),
+            ]
+        );
+        let copies: Vec<(&str, &str)> = loaded.copies().map(|(n, r)| (n, r.name())).collect();
+        assert_eq!(
+            copies,
+            [("2114-empty-number/cm.wav", "2114-empty-number/cm-again.wav")]
+        );
+        // The copy fingerprints as its first file does.
+        let alone = Reference::new(
+            tonegate_classify::Code::EMPTY_NUMBER,
+            "x",
+            &read_audio(&lib.join("2114-empty-number/cm.wav")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(loaded.references()[2].frames(), alone.frames());
+        assert_eq!(loaded.references()[0].distinct_share(), 0.0);
     }
 }

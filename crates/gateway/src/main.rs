@@ -352,5 +352,8 @@ fn list_library(root: &std::path::Path, shared: bool) -> Result<ExitCode, librar
             outln!("    shared (ms): {}", ranges.join(" "));
         }
     }
+    for (name, kept) in lib.copies() {
+        outln!("{name:<44} copy of {} (left out)", kept.name());
+    }
     Ok(ExitCode::SUCCESS)
 }
