@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::features::{Frontend, HOP};
 use crate::g711::Law;
 use crate::library::{matchable_mask, Library};
-use crate::matcher::{Matcher, Tuning};
+use crate::matcher::{Match, Matcher, Tuning};
 use crate::tone::{ToneDetector, ToneEvent};
 use crate::FRAME_SAMPLES;
 
@@ -155,12 +155,12 @@ impl Classifier {
                 }
             }
             if let Some(m) = self.matcher.push(&a, mask) {
-                let confidence = (0.6 + (m.score - 0.4)).clamp(0.5, 0.99);
+                let d = self.announcement(&m);
                 return Ok(Some(self.commit(
-                    Some(m.code),
-                    Label::Announcement,
-                    confidence,
-                    Some(m.reference as usize),
+                    d.code,
+                    d.label,
+                    d.confidence,
+                    d.reference,
                 )));
             }
         }
@@ -199,10 +199,26 @@ impl Classifier {
         d
     }
 
-    /// The end-of-stream result: the committed decision, or else what was heard, with no code.
+    /// The decision a match of the library makes, at the current sample.
+    fn announcement(&self, m: &Match) -> Decision {
+        Decision {
+            code: Some(m.code),
+            label: Label::Announcement,
+            confidence: (0.6 + (m.score - 0.4f32)).clamp(0.5, 0.99),
+            at_sample: Some(self.samples),
+            reference: Some(m.reference as usize),
+        }
+    }
+
+    /// The end-of-stream result: the committed decision; else the match the evidence at the
+    /// end allows, every margin measured afresh ([`Matcher::final_match`]), decided at the
+    /// last sample; else what was heard, with no code.
     pub fn finish(&self) -> Decision {
         if let Some(d) = self.decision {
             return d;
+        }
+        if let Some(m) = self.matcher.final_match() {
+            return self.announcement(&m);
         }
         let tone = self.tone.tone_frames();
         let content = self.content_frames;

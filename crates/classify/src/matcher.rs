@@ -366,6 +366,17 @@ impl Matcher {
             + self.trackers.capacity() * (size_of::<Tracker>() + size_of::<[u64; RUN_WORDS]>())
     }
 
+    /// The match the evidence at the end of the stream allows: the commit tests as the last
+    /// frame left them, the margin over rivals measured afresh (while streaming it is
+    /// remeasured only every [`RIVALS_EVERY`] frames of a run, and the words that tell a
+    /// code from its rivals can come in the last few). `None` if they refuse.
+    pub fn final_match(&self) -> Option<Match> {
+        for t in &self.trackers {
+            t.rivals_cache.set(None);
+        }
+        self.commit_candidate()
+    }
+
     /// Best partial evidence seen: (mean score, speech frames) of the best run.
     pub fn best_partial(&self) -> (f32, u32) {
         self.best_partial
