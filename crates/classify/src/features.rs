@@ -13,7 +13,7 @@
 use std::sync::{Arc, OnceLock};
 
 use realfft::num_complex::Complex;
-use realfft::{RealFftPlanner, RealToComplex};
+use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
 
 /// Analysis window, samples (32 ms).
 pub const WINDOW: usize = 256;
@@ -97,6 +97,32 @@ fn fft() -> &'static Arc<dyn RealToComplex<f32>> {
     FFT.get_or_init(|| RealFftPlanner::<f32>::new().plan_fft_forward(WINDOW))
 }
 
+fn ifft() -> &'static Arc<dyn ComplexToReal<f32>> {
+    static IFFT: OnceLock<Arc<dyn ComplexToReal<f32>>> = OnceLock::new();
+    IFFT.get_or_init(|| RealFftPlanner::<f32>::new().plan_fft_inverse(WINDOW))
+}
+
+/// Shortest and longest period the pitch estimate looks for, samples (500 Hz, 64 Hz).
+const MIN_LAG: usize = 16;
+const MAX_LAG: usize = 125;
+/// Normalised autocorrelation at the period needed to call a frame voiced.
+const VOICED: f32 = 0.5;
+
+/// The Hann window's own circular autocorrelation, over its value at lag 0: a windowed
+/// frame's autocorrelation falls with the lag by this much even for a periodic signal.
+fn window_acf() -> &'static [f32; MAX_LAG + 1] {
+    static ACF: OnceLock<[f32; MAX_LAG + 1]> = OnceLock::new();
+    ACF.get_or_init(|| {
+        let w = hann();
+        let mut a = [0.0f32; MAX_LAG + 1];
+        for (lag, x) in a.iter_mut().enumerate() {
+            *x = (0..WINDOW).map(|i| w[i] * w[(i + lag) % WINDOW]).sum();
+        }
+        let a0 = a[0];
+        a.map(|x| x / a0)
+    })
+}
+
 fn hann() -> &'static [f32; WINDOW] {
     static HANN: OnceLock<[f32; WINDOW]> = OnceLock::new();
     HANN.get_or_init(|| {
@@ -158,6 +184,9 @@ pub struct Analysis {
     pub stationarity: f32,
     /// True when the input was a concealed loss (digital silence or a repeated 20 ms frame).
     pub missing: bool,
+    /// The voice's period, samples at 8 kHz (`MIN_LAG..=MAX_LAG`), from the frame's
+    /// autocorrelation; 0 when the frame is not voiced (or carries no sound worth matching).
+    pub pitch: u8,
 }
 
 impl Analysis {
@@ -187,6 +216,7 @@ pub struct Frontend {
     input: Vec<f32>,
     spectrum: Vec<Complex<f32>>,
     scratch: Vec<Complex<f32>>,
+    iscratch: Vec<Complex<f32>>,
     /// Noise-subtracted band energies of the last `SMOOTH` frames.
     recent: [[f32; BANDS]; SMOOTH],
     /// The envelope's and the fine detail's shapes for the last `LAG + 1` frames, and their
@@ -223,6 +253,7 @@ impl Frontend {
             input: fft.make_input_vec(),
             spectrum: fft.make_output_vec(),
             scratch: fft.make_scratch_vec(),
+            iscratch: ifft().make_scratch_vec(),
             recent: [[0.0; BANDS]; SMOOTH],
             shapes: [[0.0; DIMS]; LAG + 1],
             fine: [[0.0; DIMS]; LAG + 1],
@@ -241,7 +272,7 @@ impl Frontend {
     /// Bytes this front end holds on the heap (FFT buffers).
     pub fn heap_bytes(&self) -> usize {
         self.input.capacity() * std::mem::size_of::<f32>()
-            + (self.spectrum.capacity() + self.scratch.capacity())
+            + (self.spectrum.capacity() + self.scratch.capacity() + self.iscratch.capacity())
                 * std::mem::size_of::<Complex<f32>>()
     }
 
@@ -267,7 +298,11 @@ impl Frontend {
         for (p, c) in power.iter_mut().zip(&self.spectrum) {
             *p = c.norm_sqr();
         }
-        self.analyse(&power, missing)
+        let mut a = self.analyse(&power, missing);
+        if a.mask != 0 && a.active() {
+            a.pitch = self.pitch(&power);
+        }
+        a
     }
 
     fn analyse(&mut self, power: &[f32; BINS], missing: bool) -> Analysis {
@@ -366,7 +401,39 @@ impl Frontend {
             peak_share,
             stationarity,
             missing,
+            pitch: 0,
         }
+    }
+
+    /// The period of a voiced frame from its power spectrum (the autocorrelation is its
+    /// inverse transform), corrected for the window's own fall with the lag; the shortest
+    /// lag that correlates nearly as well as the best (a period's multiples correlate too).
+    /// 0 if no lag correlates at [`VOICED`].
+    fn pitch(&mut self, power: &[f32; BINS]) -> u8 {
+        for (s, &p) in self.spectrum.iter_mut().zip(power) {
+            *s = Complex::new(p, 0.0);
+        }
+        // The buffer lengths come from the plans, and the input's first and last bins are
+        // real: this cannot fail.
+        let _ =
+            ifft().process_with_scratch(&mut self.spectrum, &mut self.input, &mut self.iscratch);
+        let r0 = self.input[0];
+        if r0 <= 0.0 {
+            return 0;
+        }
+        let wac = window_acf();
+        let mut n = [0.0f32; MAX_LAG + 2];
+        let mut best = 0.0f32;
+        for lag in MIN_LAG..=MAX_LAG {
+            n[lag] = self.input[lag] / (r0 * wac[lag]);
+            best = best.max(n[lag]);
+        }
+        if best < VOICED {
+            return 0;
+        }
+        (MIN_LAG..=MAX_LAG)
+            .find(|&l| n[l] >= 0.85 * best && n[l] >= n[l - 1] && n[l] >= n[l + 1])
+            .map_or(0, |l| l as u8)
     }
 
     /// Minimum statistics over ≈ 1 s of 3-frame-smoothed band energy. A reference (no noise
@@ -541,6 +608,58 @@ mod tests {
             .chunks_exact(HOP)
             .map(|h| fe.push_hop(h, false))
             .collect()
+    }
+
+    /// A voice-like sound: harmonics of `f0` under a falling envelope (formant-free, but
+    /// with the fundamental weak, as a telephone's high-pass leaves it), and a little noise.
+    fn voiced(f0: f32, seconds: f32, seed: u64) -> Vec<i16> {
+        let mut state = seed | 1;
+        (0..(8000.0 * seconds) as usize)
+            .map(|i| {
+                let t = i as f32 / 8000.0;
+                let mut x = 0.0;
+                let mut k = 1;
+                while k as f32 * f0 < 3400.0 {
+                    let gain = if k == 1 { 0.2 } else { 1.0 / k as f32 };
+                    x += gain * (std::f32::consts::TAU * k as f32 * f0 * t + k as f32).sin();
+                    k += 1;
+                }
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                let noise = (state % 2001) as f32 / 1000.0 - 1.0;
+                (x * 4000.0 + noise * 300.0) as i16
+            })
+            .collect()
+    }
+
+    #[test]
+    fn pitch_is_the_voice_period_and_nothing_for_noise() {
+        for f0 in [80.0f32, 110.0, 150.0, 230.0] {
+            let a = run(&voiced(f0, 1.0, 7), false);
+            let periods: Vec<f32> = a[10..].iter().map(|a| f32::from(a.pitch)).collect();
+            let want = 8000.0 / f0;
+            let near = periods.iter().filter(|&&p| (p - want).abs() <= 1.0).count();
+            assert!(
+                near * 10 >= periods.len() * 9,
+                "{f0} Hz: period {want:.1} in nine frames of ten; got {periods:?}"
+            );
+        }
+        // White noise: no period.
+        let mut state = 99u64;
+        let noise: Vec<i16> = (0..8000)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (state % 16001) as i16 - 8000
+            })
+            .collect();
+        let voiced_frames = run(&noise, false).iter().filter(|a| a.pitch != 0).count();
+        assert!(
+            voiced_frames <= 2,
+            "{voiced_frames} noise frames heard as voiced"
+        );
     }
 
     #[test]

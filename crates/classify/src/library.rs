@@ -119,6 +119,8 @@ pub struct Reference {
     pub(crate) mv: Vec<Lanes>,
     /// Mask of usable dimensions per frame; 0 for an inactive frame.
     pub(crate) mask: Vec<u32>,
+    /// Each frame's voice period ([`Analysis::pitch`]; 0 unvoiced).
+    pub(crate) pitch: Vec<u8>,
     /// Intervals `[start, end)` of frames that some other code's reference also says.
     pub(crate) shared: Vec<(u32, u32)>,
     /// Other codes' references that say some of the same words: (reference, frame offset
@@ -170,6 +172,7 @@ impl Reference {
         let mut vfp = Vec::with_capacity(hops.len());
         let mut mv = Vec::with_capacity(hops.len());
         let mut mask = Vec::with_capacity(hops.len());
+        let mut pitch = Vec::with_capacity(hops.len());
         for hop in hops {
             let a = fe.push_hop(hop, false);
             let m = matchable_mask(&a);
@@ -177,6 +180,7 @@ impl Reference {
             vfp.push(masked(&a.v, m));
             mv.push(mask_vec(m));
             mask.push(m);
+            pitch.push(a.pitch);
         }
         let (ends, keys) = window_keys(&fp, &mask);
         Ok(Reference {
@@ -186,6 +190,7 @@ impl Reference {
             vfp,
             mv,
             mask,
+            pitch,
             shared: Vec::new(),
             alignments: Vec::new(),
             ends,
@@ -1017,6 +1022,7 @@ mod tests {
             mv: mask.iter().map(|&m| mask_vec(m)).collect(),
             vfp: fp.clone(),
             fp,
+            pitch: vec![0; mask.len()],
             mask,
             shared: Vec::new(),
             alignments: Vec::new(),

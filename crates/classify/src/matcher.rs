@@ -52,6 +52,12 @@ const CONTEXT: u64 = 40;
 /// wrong code (a weak 2114/cm call through GSM heard as 2110/cm, voice B); false codes on
 /// negatives unchanged.
 const CONTEXT_LEVEL_DB: i16 = 7;
+/// Width of a bin of [`Matcher::pitch_shift`]'s histogram (log2 units: 0.025 is 1.7 %).
+const PITCH_STEP: f32 = 0.025;
+/// Bins of that histogram: ± one octave (the ends gather what lies beyond).
+const PITCH_BINS: usize = 81;
+/// Frames voiced in both the call and the reference needed to say anything of the pitch.
+const PITCH_MIN_FRAMES: u32 = 30;
 /// Frames of run between two computations of a tracker's margin over its rivals.
 const RIVALS_EVERY: u32 = 30;
 /// Bitset words for ref positions of a run (one bit per frame).
@@ -125,6 +131,11 @@ pub struct Tuning {
     pub fine_base: f32,
     /// See [`Tuning::fine_base`].
     pub fine_slope: f32,
+    /// The call's voice may be at most this far from the reference's in pitch (the median,
+    /// over the run's frames voiced in both, of log2 of the ratio of the two frequencies):
+    /// another voice reading the same words at the same pace follows both fingerprints, not
+    /// the pitch. `f32::MAX` turns the test off.
+    pub pitch_max: f32,
 }
 
 impl Default for Tuning {
@@ -214,6 +225,7 @@ impl Default for Tuning {
             // first); a fixed floor that stops 16 (0.43) refuses 297.
             fine_base: 0.1,
             fine_slope: 0.5,
+            pitch_max: 0.1,
         }
     }
 }
@@ -328,6 +340,8 @@ pub struct Matcher {
     level: Box<[i8; RING]>,
     /// Whether each frame is one tone ([`Analysis::tonal`]): never a sentence.
     tonal: Box<[bool; RING]>,
+    /// Each frame's voice period ([`Analysis::pitch`]).
+    pitch: Box<[u8; RING]>,
     votes: Box<[Vote; VOTES]>,
     trackers: Vec<Tracker>,
     /// Best evidence seen of any tracker: (mean, run frames), for the end-of-stream label.
@@ -347,6 +361,7 @@ impl Matcher {
             mask: Box::new([0; RING]),
             level: Box::new([i8::MIN; RING]),
             tonal: Box::new([false; RING]),
+            pitch: Box::new([0; RING]),
             votes: Box::new([Vote::default(); VOTES]),
             trackers: Vec::with_capacity(TRACKERS),
             best_partial: (0.0, 0),
@@ -362,6 +377,7 @@ impl Matcher {
             + size_of::<[u32; RING]>()
             + size_of::<[i8; RING]>()
             + size_of::<[bool; RING]>()
+            + size_of::<[u8; RING]>()
             + size_of::<[Vote; VOTES]>()
             + self.trackers.capacity() * (size_of::<Tracker>() + size_of::<[u64; RUN_WORDS]>())
     }
@@ -398,6 +414,7 @@ impl Matcher {
         // Saturating cast: levels below -128 dBFS are silence either way.
         self.level[slot] = a.level_db.round() as i8;
         self.tonal[slot] = a.tonal();
+        self.pitch[slot] = a.pitch;
         if !self.library.is_empty() && n + 1 >= WINDOW_FRAMES as u64 && n % STEP as u64 == 0 {
             self.probe(n);
         }
@@ -997,6 +1014,45 @@ impl Matcher {
         own - best
     }
 
+    /// How far the call's voice is from the reference's in pitch over the tracker's run: the
+    /// median of log2(call's frequency / reference's) over the frames voiced in both (to
+    /// the nearest [`PITCH_STEP`]); `None` with fewer than [`PITCH_MIN_FRAMES`] such frames.
+    fn pitch_shift(&self, t: &Tracker) -> Option<f32> {
+        let r = self.library.reference(t.reference);
+        let (from, to) = self.run_span(t);
+        // A histogram, not a sorted list: no allocation on the commit path.
+        let mut bins = [0u16; PITCH_BINS];
+        let mut count = 0u32;
+        for q in from..=to {
+            let slot = (q % RING as u64) as usize;
+            let rp = q as i64 + t.offset;
+            if rp < 0 || rp >= r.frames() as i64 {
+                continue;
+            }
+            let (pc, pr) = (self.pitch[slot], r.pitch[rp as usize]);
+            if pc == 0 || pr == 0 {
+                continue;
+            }
+            // Frequencies go as 1 / period.
+            let v = (f32::from(pr) / f32::from(pc)).log2();
+            let b = ((v / PITCH_STEP).round() as i64 + PITCH_BINS as i64 / 2)
+                .clamp(0, PITCH_BINS as i64 - 1);
+            bins[b as usize] += 1;
+            count += 1;
+        }
+        if count < PITCH_MIN_FRAMES {
+            return None;
+        }
+        let mut seen = 0u32;
+        for (b, &n) in bins.iter().enumerate() {
+            seen += u32::from(n);
+            if seen * 2 >= count {
+                return Some((b as i64 - PITCH_BINS as i64 / 2) as f32 * PITCH_STEP);
+            }
+        }
+        None
+    }
+
     /// Whether tracker `o` follows its reference where the library found it saying a phrase
     /// that `w`'s reference says too, at `w`'s alignment (one of `w`'s shared alignments).
     fn follows_shared(&self, w: &Tracker, o: &Tracker) -> bool {
@@ -1094,6 +1150,12 @@ impl Matcher {
             }
             let fine_over = self.fine_agreement(t) - (tu.fine_base + tu.fine_slope * mean);
             if fine_over < 0.0 {
+                continue;
+            }
+            // Another voice: its pitch is another, wherever the fingerprints agree.
+            let pitch = self.pitch_shift(t);
+            tracing::trace!(reference = t.reference, pitch, "pitch");
+            if pitch.is_some_and(|p| p.abs() > tu.pitch_max) {
                 continue;
             }
             // Clear of the two tests that tell an announcement from the same words in

@@ -1,22 +1,45 @@
 //! An announcement's exact words read by another voice are not the recording: the matcher
 //! follows the envelope fingerprint, which another voice reading the same words at about the
-//! same pace matches nearly as well as the recording; its fine detail (harmonics, formant
-//! edges) agrees far less. Calls of held-out draws (`testdata/regress/`) that got a code
-//! before the fine-detail test: each must give no code, and give the code again with the test
-//! off, or the file tests nothing.
+//! same pace matches nearly as well as the recording. Two tests tell the voice: its fine
+//! detail (harmonics, formant edges) agrees far less (`Tuning::fine_base`), and its pitch
+//! is another (`Tuning::pitch_max`: the median over the run of the two voices' frequency
+//! ratio). Calls of held-out draws (`testdata/regress/`) that got a code before the
+//! fine-detail test: each must give no code, give the code again with both tests off (or the
+//! file tests nothing), and give none with either test alone.
 
 mod common;
 
-use common::check_near_miss;
+use common::{check_near_miss, classify_regress};
 use tonegate_classify::Tuning;
 
-fn check(name: &str, mistaken_for: u16) {
-    let off = Tuning {
+fn fine_off() -> Tuning {
+    Tuning {
         fine_base: -1.0,
         fine_slope: 0.0,
         ..Tuning::default()
+    }
+}
+
+fn check(name: &str, mistaken_for: u16) {
+    let both_off = Tuning {
+        pitch_max: f32::MAX,
+        ..fine_off()
     };
-    check_near_miss(name, off, mistaken_for);
+    check_near_miss(name, both_off, mistaken_for);
+    let pitch_off = Tuning {
+        pitch_max: f32::MAX,
+        ..Tuning::default()
+    };
+    assert_eq!(
+        classify_regress(name, pitch_off).code,
+        None,
+        "{name}: the fine detail alone tells the voice"
+    );
+    assert_eq!(
+        classify_regress(name, fine_off()).code,
+        None,
+        "{name}: the pitch alone tells the voice"
+    );
 }
 
 /// 2117/cm's words ("您好，您拨打的是外地号码，请加拨零…") in espeak's m5 variant, through G.711

@@ -302,6 +302,7 @@ fn tuning_from_env() -> Tuning {
                 "rival_margin" => t.rival_margin = x,
                 "pair_margin" => t.pair_margin = x,
                 "overrule_fine" => t.overrule_fine = x,
+                "pitch_max" => t.pitch_max = x,
                 "relative_miss" => t.relative_miss = x,
                 "contrast" => t.contrast = x,
                 "rival_contrast" => t.rival_contrast = x,

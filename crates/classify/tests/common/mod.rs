@@ -64,8 +64,6 @@ pub fn devset_audio(row: &Row) -> Vec<i16> {
     read_audio(&testdata().join("devset").join(&row.file))
 }
 
-/// The shipped library: every WAV under `testdata/library/<code>-<slug>/`, code from the folder.
-/// Built once per test binary and shared.
 /// Streams a call of `testdata/regress/` through a classifier on the shipped library with
 /// these thresholds; the end-of-stream decision.
 pub fn classify_regress(name: &str, tuning: Tuning) -> Decision {
@@ -73,6 +71,13 @@ pub fn classify_regress(name: &str, tuning: Tuning) -> Decision {
     let mut c = Classifier::with_tuning(shipped_library(), tuning);
     c.push_samples(&pcm);
     c.finish()
+}
+
+/// [`classify_regress`]'s decision if the stream committed it, before its end (`None` if
+/// only the end-of-stream tests would give one).
+pub fn stream_regress(name: &str, tuning: Tuning) -> Option<Decision> {
+    let pcm = read_audio(&testdata().join("regress").join(name));
+    Classifier::with_tuning(shipped_library(), tuning).push_samples(&pcm)
 }
 
 /// A regression call that must give no code, and `mistaken_for` under `loose` (its guard
@@ -87,6 +92,8 @@ pub fn check_near_miss(name: &str, loose: Tuning, mistaken_for: u16) {
     );
 }
 
+/// The shipped library: every WAV under `testdata/library/<code>-<slug>/`, code from the folder.
+/// Built once per test binary and shared.
 pub fn shipped_library() -> Arc<Library> {
     static LIBRARY: std::sync::OnceLock<Arc<Library>> = std::sync::OnceLock::new();
     Arc::clone(LIBRARY.get_or_init(|| library_at(&testdata().join("library"))))
