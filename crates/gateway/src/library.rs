@@ -148,6 +148,8 @@ pub fn load(root: &Path) -> Result<Arc<Library>, LibraryError> {
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     // Files with the same bytes (a library assembled by copying carriers' folders) are
     // decoded and fingerprinted once: `first[i]` is the first file with file `i`'s bytes.
+    // Each file is read twice, to hash it and to decode it, rather than holding a whole
+    // library's bytes at once; the second read comes from the page cache.
     let digests = run_parallel(workers, files.len(), |i| {
         std::fs::read(&files[i].1).map(|b| digest(&b)).ok()
     });
