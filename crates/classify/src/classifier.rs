@@ -140,7 +140,8 @@ impl Classifier {
             if let Some(ev) = self.tone.push(share, a.level_db, zeroed) {
                 match ev {
                     ToneEvent::Failure(code, label) => {
-                        return Ok(Some(self.commit(Some(code), label, 0.95, None)));
+                        let d = self.decided(Some(code), label, 0.95, None);
+                        return Ok(Some(self.commit(d)));
                     }
                     ToneEvent::Progress(Label::Ringback) => self.ringback_cycles += 1,
                     ToneEvent::Progress(Label::CallWaitingTone) => self.waiting_cycles += 1,
@@ -156,12 +157,7 @@ impl Classifier {
             }
             if let Some(m) = self.matcher.push(&a, mask) {
                 let d = self.announcement(&m);
-                return Ok(Some(self.commit(
-                    d.code,
-                    d.label,
-                    d.confidence,
-                    d.reference,
-                )));
+                return Ok(Some(self.commit(d)));
             }
         }
         Ok(None)
@@ -180,34 +176,38 @@ impl Classifier {
         out
     }
 
-    fn commit(
-        &mut self,
+    /// A decision made at the current sample.
+    fn decided(
+        &self,
         code: Option<Code>,
         label: Label,
         confidence: f32,
         reference: Option<usize>,
     ) -> Decision {
-        let d = Decision {
+        Decision {
             code,
             label,
             confidence,
             at_sample: Some(self.samples),
             reference,
-        };
-        tracing::debug!(code = ?code.map(Code::get), %label, confidence, at = self.samples, "committed");
+        }
+    }
+
+    /// Commits `d`: the stream's one decision, never changed.
+    fn commit(&mut self, d: Decision) -> Decision {
+        tracing::debug!(code = ?d.code.map(Code::get), label = %d.label, confidence = d.confidence, at = self.samples, "committed");
         self.decision = Some(d);
         d
     }
 
     /// The decision a match of the library makes, at the current sample.
     fn announcement(&self, m: &Match) -> Decision {
-        Decision {
-            code: Some(m.code),
-            label: Label::Announcement,
-            confidence: (0.6 + (m.score - 0.4f32)).clamp(0.5, 0.99),
-            at_sample: Some(self.samples),
-            reference: Some(m.reference as usize),
-        }
+        self.decided(
+            Some(m.code),
+            Label::Announcement,
+            (0.6 + (m.score - 0.4f32)).clamp(0.5, 0.99),
+            Some(m.reference as usize),
+        )
     }
 
     /// The end-of-stream result: the committed decision; else the match the evidence at the

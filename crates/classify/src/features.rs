@@ -610,6 +610,14 @@ mod tests {
             .collect()
     }
 
+    /// The next number of a xorshift generator.
+    fn xorshift(state: &mut u64) -> u64 {
+        *state ^= *state << 13;
+        *state ^= *state >> 7;
+        *state ^= *state << 17;
+        *state
+    }
+
     /// A voice-like sound: harmonics of `f0` under a falling envelope (formant-free, but
     /// with the fundamental weak, as a telephone's high-pass leaves it), and a little noise.
     fn voiced(f0: f32, seconds: f32, seed: u64) -> Vec<i16> {
@@ -624,10 +632,7 @@ mod tests {
                     x += gain * (std::f32::consts::TAU * k as f32 * f0 * t + k as f32).sin();
                     k += 1;
                 }
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                let noise = (state % 2001) as f32 / 1000.0 - 1.0;
+                let noise = (xorshift(&mut state) % 2001) as f32 / 1000.0 - 1.0;
                 (x * 4000.0 + noise * 300.0) as i16
             })
             .collect()
@@ -648,12 +653,7 @@ mod tests {
         // White noise: no period.
         let mut state = 99u64;
         let noise: Vec<i16> = (0..8000)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                (state % 16001) as i16 - 8000
-            })
+            .map(|_| (xorshift(&mut state) % 16001) as i16 - 8000)
             .collect();
         let voiced_frames = run(&noise, false).iter().filter(|a| a.pitch != 0).count();
         assert!(
