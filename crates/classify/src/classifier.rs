@@ -65,8 +65,13 @@ impl Classifier {
 
     /// A classifier with explicit thresholds (evaluation and tests).
     pub fn with_tuning(library: Arc<Library>, tuning: Tuning) -> Classifier {
+        // Only the matcher uses the voice period: a tones-only listener is spared it.
+        let frontend = match library.is_empty() {
+            true => Frontend::new(true).without_pitch(),
+            false => Frontend::new(true),
+        };
         Classifier {
-            frontend: Frontend::new(true),
+            frontend,
             tone: ToneDetector::default(),
             matcher: Matcher::new(library, tuning),
             decision: None,

@@ -233,6 +233,8 @@ pub struct Frontend {
     noise_count: u16,
     noise_slot: usize,
     smooth: [f32; BANDS],
+    /// Whether voiced frames are given their period ([`Frontend::without_pitch`]).
+    pitch: bool,
 }
 
 impl std::fmt::Debug for Frontend {
@@ -266,7 +268,15 @@ impl Frontend {
             noise_count: 0,
             noise_slot: 0,
             smooth: [0.0; BANDS],
+            pitch: true,
         }
+    }
+
+    /// This front end without the voice period ([`Analysis::pitch`] stays 0): for a listener
+    /// that matches no announcement (tones only), which has no use for it.
+    pub fn without_pitch(mut self) -> Self {
+        self.pitch = false;
+        self
     }
 
     /// Bytes this front end holds on the heap (FFT buffers).
@@ -299,7 +309,7 @@ impl Frontend {
             *p = c.norm_sqr();
         }
         let mut a = self.analyse(&power, missing);
-        if a.mask != 0 && a.active() {
+        if self.pitch && a.mask != 0 && a.active() {
             a.pitch = self.pitch(&power);
         }
         a
@@ -598,6 +608,15 @@ pub fn dot_pair(a: &Lanes, am: &Lanes, b: &Lanes, bm: &Lanes) -> (i32, i32, i32)
     (xy, xx, yy)
 }
 
+/// The next number of a xorshift generator: the crate's tests' fixed pseudo-random input.
+#[cfg(test)]
+pub(crate) fn xorshift(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -608,14 +627,6 @@ mod tests {
             .chunks_exact(HOP)
             .map(|h| fe.push_hop(h, false))
             .collect()
-    }
-
-    /// The next number of a xorshift generator.
-    fn xorshift(state: &mut u64) -> u64 {
-        *state ^= *state << 13;
-        *state ^= *state >> 7;
-        *state ^= *state << 17;
-        *state
     }
 
     /// A voice-like sound: harmonics of `f0` under a falling envelope (formant-free, but
@@ -660,6 +671,21 @@ mod tests {
             voiced_frames <= 2,
             "{voiced_frames} noise frames heard as voiced"
         );
+    }
+
+    #[test]
+    fn without_pitch_gives_no_period_and_the_same_features() {
+        let voice = voiced(150.0, 0.5, 3);
+        let mut with = Frontend::new(true);
+        let mut without = Frontend::new(true).without_pitch();
+        let mut voiced_frames = 0;
+        for hop in voice.chunks_exact(HOP) {
+            let (a, b) = (with.push_hop(hop, false), without.push_hop(hop, false));
+            voiced_frames += usize::from(a.pitch != 0);
+            assert_eq!(b.pitch, 0);
+            assert_eq!((a.mask, a.d, a.v), (b.mask, b.d, b.v));
+        }
+        assert!(voiced_frames > 20, "{voiced_frames} voiced frames");
     }
 
     #[test]

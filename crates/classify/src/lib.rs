@@ -46,7 +46,7 @@ pub use classifier::{Classifier, Decision};
 pub use codes::{Code, Label, HEARD_CODES};
 pub use error::{Error, Result};
 pub use g711::Law;
-pub use library::{code_of_folder, is_no_code_folder, Library, Reference};
+pub use library::{code_of_folder, collect_jobs, is_no_code_folder, Library, Reference};
 pub use matcher::{Match, Tuning};
 
 /// The classifier's sample rate.

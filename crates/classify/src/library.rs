@@ -527,9 +527,10 @@ fn without_copies(refs: Vec<Reference>) -> (Vec<Reference>, Vec<(String, u16)>) 
     (kept, copies)
 }
 
-/// `(0..jobs).map(job)` in order, the jobs run by `for_each` (see [`Library::new_with`]);
-/// a job it leaves out runs here.
-fn run_jobs<T: Send + Sync>(
+/// `(0..jobs).map(job)` in order, the jobs run by `for_each`, the caller's way of running
+/// independent jobs (see [`Library::new_with`]); a job it leaves out runs here, on the
+/// calling thread. The loader uses it for its files as the library does for its stages.
+pub fn collect_jobs<T: Send + Sync>(
     for_each: &impl Fn(usize, &(dyn Fn(usize) + Sync)),
     jobs: usize,
     job: impl Fn(usize) -> T + Sync,
@@ -585,7 +586,7 @@ impl Library {
         let total: usize = refs.iter().map(|r| r.ends.len()).sum();
         // About two windows per bucket.
         let bits = ((total.max(1) as f64 / 2.0).log2().round() as u32).clamp(MIN_BITS, MAX_BITS);
-        let tables = run_jobs(&for_each, TABLES, |t| Table::build(&refs, t, bits));
+        let tables = collect_jobs(&for_each, TABLES, |t| Table::build(&refs, t, bits));
         let mut lib = Library {
             refs,
             copies,
@@ -593,7 +594,7 @@ impl Library {
             tables,
         };
         let codes: Vec<Option<Code>> = lib.refs.iter().map(|r| r.code).collect();
-        let shared = run_jobs(&for_each, lib.refs.len(), |i| lib.shared_of(i, &codes));
+        let shared = collect_jobs(&for_each, lib.refs.len(), |i| lib.shared_of(i, &codes));
         for (r, (s, alignments)) in lib.refs.iter_mut().zip(shared) {
             r.shared = s;
             r.alignments = alignments;
@@ -981,12 +982,7 @@ mod tests {
     /// Fingerprints and masks with some silent frames, from a fixed seed.
     fn frames(n: usize, seed: u64) -> (Vec<Lanes>, Vec<u32>) {
         let mut state = seed;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = move || crate::features::xorshift(&mut state);
         (0..n)
             .map(|f| {
                 let r = next();

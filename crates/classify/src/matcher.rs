@@ -387,10 +387,7 @@ impl Matcher {
     /// remeasured only every [`RIVALS_EVERY`] frames of a run, and the words that tell a
     /// code from its rivals can come in the last few). `None` if they refuse.
     pub fn final_match(&self) -> Option<Match> {
-        for t in &self.trackers {
-            t.rivals_cache.set(None);
-        }
-        self.commit_candidate()
+        self.commit_candidate(true)
     }
 
     /// Best partial evidence seen: (mean score, speech frames) of the best run.
@@ -433,7 +430,7 @@ impl Matcher {
         self.trackers.retain(|t| !t.done);
         // Evidence changes only when a tracker scored a window.
         if evaluated {
-            self.commit_candidate()
+            self.commit_candidate(false)
         } else {
             None
         }
@@ -979,10 +976,15 @@ impl Matcher {
     }
 
     /// How much better the run matches its reference than the best rival (another code's
-    /// reference at an alignment where the two say the same words).
-    fn over_rivals(&self, t: &Tracker) -> f32 {
+    /// reference at an alignment where the two say the same words): remeasured every
+    /// [`RIVALS_EVERY`] frames of a run, or now when `fresh`.
+    fn over_rivals(&self, t: &Tracker, fresh: bool) -> f32 {
         if let Some((start, run, v)) = t.rivals_cache.get() {
-            if start == t.run_start && t.run_active >= run && t.run_active < run + RIVALS_EVERY {
+            if !fresh
+                && start == t.run_start
+                && t.run_active >= run
+                && t.run_active < run + RIVALS_EVERY
+            {
                 return v;
             }
         }
@@ -1097,7 +1099,9 @@ impl Matcher {
         Some(cw.value(PAIR_MIN_FRAMES)? - co.value(PAIR_MIN_FRAMES)?)
     }
 
-    fn commit_candidate(&self) -> Option<Match> {
+    /// The match the commit tests allow now; `fresh`: every margin over rivals measured
+    /// now rather than taken from its cache (the stream's end).
+    fn commit_candidate(&self, fresh: bool) -> Option<Match> {
         let tu = self.tuning;
         let mut winner: Option<(usize, f32, bool)> = None;
         for (i, t) in self.trackers.iter().enumerate() {
@@ -1143,7 +1147,7 @@ impl Matcher {
                 || (short && !agrees())
                 || self.contrast(t) < tu.contrast
                 || self.context(t) < tu.context_min
-                || self.over_rivals(t) < tu.rival_contrast
+                || self.over_rivals(t, fresh) < tu.rival_contrast
                 || (!short && !agrees())
             {
                 continue;
@@ -1196,7 +1200,7 @@ impl Matcher {
             mean,
             distinct = self.distinct_frames(w),
             contrast = self.contrast(w),
-            over_rivals = self.over_rivals(w),
+            over_rivals = self.over_rivals(w, fresh),
             fine = self.fine_agreement(w),
             "match"
         );

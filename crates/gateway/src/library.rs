@@ -6,9 +6,9 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
-use tonegate_classify::{audio, Code, Library, Reference};
+use tonegate_classify::{audio, collect_jobs, Code, Library, Reference};
 pub use tonegate_classify::{code_of_folder, is_no_code_folder};
 
 /// Audio files the loader reads.
@@ -215,15 +215,11 @@ fn run_parallel<T: Send + Sync>(
     jobs: usize,
     job: impl Fn(usize) -> T + Sync,
 ) -> Vec<T> {
-    let done: Vec<OnceLock<T>> = (0..jobs).map(|_| OnceLock::new()).collect();
-    for_each_parallel(workers, jobs, &|j| {
-        // Every job runs once (`for_each_parallel` hands each out once).
-        let _ = done[j].set(job(j));
-    });
-    done.into_iter()
-        .enumerate()
-        .map(|(j, d)| d.into_inner().unwrap_or_else(|| job(j)))
-        .collect()
+    collect_jobs(
+        &|jobs, run| for_each_parallel(workers, jobs, run),
+        jobs,
+        job,
+    )
 }
 
 /// Calls `run(j)` for every `j` in `0..jobs` on up to `workers` scoped threads, each taking
