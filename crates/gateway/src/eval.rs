@@ -306,6 +306,8 @@ fn tuning_from_env() -> Tuning {
                 "relative_miss" => t.relative_miss = x,
                 "contrast" => t.contrast = x,
                 "rival_contrast" => t.rival_contrast = x,
+                "strong_agree" => t.strong_agree = x,
+                "strong_rival_contrast" => t.strong_rival_contrast = x,
                 "context_min" => t.context_min = x,
                 "distinct_agree" => t.distinct_agree = x,
                 _ => eprintln!("TONEGATE_TUNE: unknown key {k}"),
