@@ -123,6 +123,11 @@ pub struct Reference {
     pub(crate) pitch: Vec<u8>,
     /// Intervals `[start, end)` of frames that some other code's reference also says.
     pub(crate) shared: Vec<(u32, u32)>,
+    /// The shared intervals each with what says it too: the other reference's code (`None`:
+    /// speech without a code) and the alignment (frame offset to the other reference). An
+    /// interval contained in another of the same code at about the same alignment is left
+    /// out.
+    pub(crate) shared_with: Vec<SharedWith>,
     /// Other codes' references that say some of the same words: (reference, frame offset
     /// from this reference's frames to theirs), strongest first (see [`Reference::rivals`]).
     pub(crate) alignments: Vec<Rival>,
@@ -192,6 +197,7 @@ impl Reference {
             mask,
             pitch,
             shared: Vec::new(),
+            shared_with: Vec::new(),
             alignments: Vec::new(),
             ends,
             keys,
@@ -595,8 +601,9 @@ impl Library {
         };
         let codes: Vec<Option<Code>> = lib.refs.iter().map(|r| r.code).collect();
         let shared = collect_jobs(&for_each, lib.refs.len(), |i| lib.shared_of(i, &codes));
-        for (r, (s, alignments)) in lib.refs.iter_mut().zip(shared) {
+        for (r, (s, by, alignments)) in lib.refs.iter_mut().zip(shared) {
             r.shared = s;
+            r.shared_with = by;
             r.alignments = alignments;
         }
         lib
@@ -659,10 +666,14 @@ impl Library {
     /// correlating the two clean references; and the alignments found, strongest first.
     /// `codes[j]` is reference `j`'s code. A reference without a code never decides, so it
     /// needs neither.
-    fn shared_of(&self, i: usize, codes: &[Option<Code>]) -> (Vec<(u32, u32)>, Vec<Rival>) {
+    fn shared_of(
+        &self,
+        i: usize,
+        codes: &[Option<Code>],
+    ) -> (Vec<(u32, u32)>, Vec<SharedWith>, Vec<Rival>) {
         let r = &self.refs[i];
         if r.code.is_none() {
-            return (Vec::new(), Vec::new());
+            return (Vec::new(), Vec::new(), Vec::new());
         }
         let low = (1u32 << self.bits) - 1;
         // Every hit as (other reference, offset bin of 4 frames, window end), packed into one
@@ -695,6 +706,7 @@ impl Library {
             g = h;
         }
         let mut out: Vec<(u32, u32)> = Vec::new();
+        let mut out_with: Vec<SharedWith> = Vec::new();
         let mut marked = vec![false; r.frames()];
         let mut candidates: Vec<Candidate> = Vec::new();
         for (gi, &(other_i, bin, first, len)) in groups.iter().enumerate() {
@@ -795,6 +807,12 @@ impl Library {
                             let a = (a as i64 - SHARED_MARGIN).max(0) as u32;
                             let b = (f as i64 + SHARED_MARGIN).min(r.frames() as i64) as u32;
                             out.push((a, b));
+                            out_with.push(SharedWith {
+                                start: a,
+                                end: b,
+                                code,
+                                offset: offset as i32,
+                            });
                         }
                         run_start = None;
                     }
@@ -814,7 +832,41 @@ impl Library {
                 kept.push((a, b));
             }
         }
-        (kept, alignments)
+        out_with.sort_unstable_by_key(|w| (w.start, w.end, w.code, w.offset));
+        out_with.dedup();
+        let with: Vec<SharedWith> = out_with
+            .iter()
+            .filter(|w| {
+                !out_with
+                    .iter()
+                    .any(|v| v.along(w) && (v.start, v.end) != (w.start, w.end) && v.contains(w))
+            })
+            .copied()
+            .collect();
+        (kept, with, alignments)
+    }
+}
+
+/// An interval `[start, end)` of a reference's frames that another reference also says,
+/// with that reference's code and the alignment at which it says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SharedWith {
+    pub(crate) start: u32,
+    pub(crate) end: u32,
+    pub(crate) code: Option<Code>,
+    /// Frame offset from this reference to the other.
+    pub(crate) offset: i32,
+}
+
+impl SharedWith {
+    /// Said by the same code at about the same alignment: the same other recording's words
+    /// in their order (a tracker of it would follow both).
+    pub(crate) fn along(&self, other: &SharedWith) -> bool {
+        self.code == other.code && i64::from(self.offset - other.offset).abs() <= SAME_ALIGNMENT
+    }
+
+    fn contains(&self, other: &SharedWith) -> bool {
+        self.start <= other.start && other.end <= self.end
     }
 }
 
@@ -1021,6 +1073,7 @@ mod tests {
             pitch: vec![0; mask.len()],
             mask,
             shared: Vec::new(),
+            shared_with: Vec::new(),
             alignments: Vec::new(),
             ends,
             keys,

@@ -124,6 +124,11 @@ pub struct Tuning {
     pub strong_agree: f32,
     /// See [`Tuning::strong_agree`].
     pub strong_rival_contrast: f32,
+    /// The run must have at least this many good frames outside the phrases its reference
+    /// shares with any one other code's reference at one alignment. The distinct frames of
+    /// [`Tuning::min_distinct`] are those outside the one shared phrase that holds most of
+    /// the run, and the next phrase can be one the same rival says too.
+    pub each_distinct: u32,
     /// Where the call spoke just before the run, and the reference spoke there too, the two
     /// must agree at least this much: a phrase said in another sentence (the same voice
     /// reusing its words) matches the reference only in the middle.
@@ -216,6 +221,13 @@ impl Default for Tuning {
             // +2 of 900, none either).
             strong_agree: 0.8,
             strong_rival_contrast: 0.0,
+            // 5: a voice-B 2107/ct call ("…号码已停机。Sorry, the number you dialed is
+            // suspended.") was heard as 2109/ct ("…已关机…") on seed 920, drawn after the last
+            // rule was final: of its 77 frames beyond the greeting, all but a few lay in
+            // the English opening, which 2107/ct says at the same alignment. 5 stops it and
+            // refuses 1 of 1800 right calls on seeds 916-918 (15: 15), 8 of 12600 on the 42
+            // draws swept (10: 45), no wrong or false code more.
+            each_distinct: 5,
             // 0.2, not 0.1: a colour-ringback prompt ending "…请稍候。Please hold on." as
             // 2113/cm ends "…please hold on." got 2113 on three fresh draws, its context (the
             // prompt's "Please" against the announcement's "connecting you,") at 0.12-0.18.
@@ -813,6 +825,36 @@ impl Matcher {
         )
     }
 
+    /// The fewest good frames of tracker `t` outside the phrases its reference shares with
+    /// one other code at one alignment ([`crate::library::SharedWith::along`]): the words it says that no
+    /// other code's reference says in the same order.
+    fn distinct_from_each(&self, t: &Tracker) -> u32 {
+        let with = &self.library.reference(t.reference).shared_with;
+        let mut most = 0u32;
+        for (i, w) in with.iter().enumerate() {
+            // Each group of intervals along one another is counted at its first.
+            if with[..i].iter().any(|v| v.along(w)) {
+                continue;
+            }
+            let mut inside = 0u32;
+            for (word, &bits) in t.good_at.iter().enumerate() {
+                let mut bits = bits;
+                while bits != 0 {
+                    let frame = (word * 64) as u32 + bits.trailing_zeros();
+                    bits &= bits - 1;
+                    if with
+                        .iter()
+                        .any(|v| v.along(w) && v.start <= frame && frame < v.end)
+                    {
+                        inside += 1;
+                    }
+                }
+            }
+            most = most.max(inside);
+        }
+        t.run_good.saturating_sub(most)
+    }
+
     /// Good frames of tracker `t` outside the shared interval that covers most of them.
     fn distinct_frames(&self, t: &Tracker) -> u32 {
         self.main_shared(t).1
@@ -1177,6 +1219,11 @@ impl Matcher {
             }
             let fine_over = self.fine_agreement(t) - (tu.fine_base + tu.fine_slope * mean);
             if fine_over < 0.0 {
+                continue;
+            }
+            // Words beyond the phrase that holds most of the run can be another phrase that
+            // the same rival says too, in the same order: against that rival nothing is left.
+            if self.distinct_from_each(t) < tu.each_distinct {
                 continue;
             }
             // Another voice: its pitch is another, wherever the fingerprints agree.

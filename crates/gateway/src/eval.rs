@@ -308,6 +308,7 @@ fn tuning_from_env() -> Tuning {
                 "rival_contrast" => t.rival_contrast = x,
                 "strong_agree" => t.strong_agree = x,
                 "strong_rival_contrast" => t.strong_rival_contrast = x,
+                "each_distinct" => t.each_distinct = x as u32,
                 "context_min" => t.context_min = x,
                 "distinct_agree" => t.distinct_agree = x,
                 _ => eprintln!("TONEGATE_TUNE: unknown key {k}"),

@@ -67,10 +67,23 @@ pub fn devset_audio(row: &Row) -> Vec<i16> {
 /// Streams a call of `testdata/regress/` through a classifier on the shipped library with
 /// these thresholds; the end-of-stream decision.
 pub fn classify_regress(name: &str, tuning: Tuning) -> Decision {
+    classify_regress_on(&shipped_library(), name, tuning)
+}
+
+/// [`classify_regress`] on another library.
+pub fn classify_regress_on(library: &Arc<Library>, name: &str, tuning: Tuning) -> Decision {
     let pcm = read_audio(&testdata().join("regress").join(name));
-    let mut c = Classifier::with_tuning(shipped_library(), tuning);
+    let mut c = Classifier::with_tuning(library.clone(), tuning);
     c.push_samples(&pcm);
     c.finish()
+}
+
+/// Voice set B's library (`testdata/regress/library-b/`), built once per test binary.
+pub fn library_b() -> Arc<Library> {
+    static LIBRARY: std::sync::OnceLock<Arc<Library>> = std::sync::OnceLock::new();
+    LIBRARY
+        .get_or_init(|| library_at(&testdata().join("regress/library-b")))
+        .clone()
 }
 
 /// [`classify_regress`]'s decision if the stream committed it, before its end (`None` if
