@@ -601,9 +601,9 @@ impl Library {
         };
         let codes: Vec<Option<Code>> = lib.refs.iter().map(|r| r.code).collect();
         let shared = collect_jobs(&for_each, lib.refs.len(), |i| lib.shared_of(i, &codes));
-        for (r, (s, by, alignments)) in lib.refs.iter_mut().zip(shared) {
+        for (r, (s, with, alignments)) in lib.refs.iter_mut().zip(shared) {
             r.shared = s;
-            r.shared_with = by;
+            r.shared_with = with;
             r.alignments = alignments;
         }
         lib
@@ -661,7 +661,8 @@ impl Library {
         &t.postings[t.heads[k] as usize..t.heads[k + 1] as usize]
     }
 
-    /// Intervals of reference `i` that another code's reference also says: alignments with
+    /// Intervals of reference `i` that another code's reference also says (alone, and with
+    /// the code and alignment that say each, see [`SharedWith`]): alignments with
     /// many window hits in the first [`SHARED_TABLES`] tables, verified frame by frame by
     /// correlating the two clean references; and the alignments found, strongest first.
     /// `codes[j]` is reference `j`'s code. A reference without a code never decides, so it
