@@ -1194,14 +1194,11 @@ impl Matcher {
             } else {
                 (true, tu.short_agree)
             };
-            let agrees = || {
-                self.distinct_agreement(t, main)
-                    .is_some_and(|v| v >= agree_needed)
-            };
-            let rival_needed = || match !short
-                && self
-                    .distinct_agreement(t, main)
-                    .is_some_and(|v| v >= tu.strong_agree)
+            // Measured once, when a test first asks: two of them weigh it.
+            let agreement = std::cell::OnceCell::new();
+            let agreement = || *agreement.get_or_init(|| self.distinct_agreement(t, main));
+            let agrees = || agreement().is_some_and(|v| v >= agree_needed);
+            let rival_needed = || match !short && agreement().is_some_and(|v| v >= tu.strong_agree)
             {
                 true => tu.strong_rival_contrast,
                 false => tu.rival_contrast,
