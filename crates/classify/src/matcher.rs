@@ -94,6 +94,13 @@ pub struct Tuning {
     /// The agreement, taken together, that frames beyond the shared phrase need when they
     /// are fewer than [`Tuning::min_distinct`].
     pub short_agree: f32,
+    /// From this many such frames up (fewer than [`Tuning::min_distinct`]), the agreement
+    /// taken together they need is [`Tuning::mid_agree`] rather than
+    /// [`Tuning::short_agree`]: the more words heard beyond the shared phrase, the less
+    /// closely each must agree. Otherwise such a run is on the short path.
+    pub mid_distinct: u32,
+    /// See [`Tuning::mid_distinct`].
+    pub mid_agree: f32,
     /// A tracker of another code scoring within this of the best blocks a commit, unless it
     /// follows a phrase the two references share (where the library found the two saying the
     /// same words), the call agrees with the best's reference by [`Tuning::pair_margin`]
@@ -143,6 +150,13 @@ pub struct Tuning {
     pub fine_base: f32,
     /// See [`Tuning::fine_base`].
     pub fine_slope: f32,
+    /// The run's frames outside the shared phrase that holds most of it (those of
+    /// [`Tuning::distinct_agree`]) must agree with the reference at least this much on the
+    /// fine detail, taken together: a carrier's prompt in the announcement's voice that says
+    /// other words of the same length where the announcement says its distinguishing ones
+    /// ("已开通炫铃" for "不在服务区") follows their envelope, at the same pace, far better
+    /// than their fine detail.
+    pub distinct_fine: f32,
     /// The call's voice may be at most this far from the reference's in pitch (the median,
     /// over the run's frames voiced in both, of log2 of the ratio of the two frequencies):
     /// another voice reading the same words at the same pace follows both fingerprints, not
@@ -181,6 +195,15 @@ impl Default for Tuning {
             // for 130 fewer of 26700 announcement calls heard right.
             short_distinct: 25,
             short_agree: 0.87,
+            // 0.3 s at 0.75: a step from 0.25 s at 0.87 to 0.4 s at 0.5 refused runs with
+            // 0.3-0.39 s of distinguishing words agreeing at 0.75-0.87. On the 42 draws swept
+            // (seeds 501-506, 701-706, 801-803, 901-906, voice sets A and B; 12600
+            // announcement calls) +106 heard right, no wrong or false code more (0.8: +61;
+            // 0.7: +115 with `distinct_fine`; the long path's 0.5 from 0.3 s: +264, with 5
+            // wrong and 2 false codes more). The near-homophone prompts `short_agree` was
+            // raised against agreed at 0.74-0.85 over 0.26-0.29 s, under this tier.
+            mid_distinct: 30,
+            mid_agree: 0.75,
             rival_margin: 0.08,
             // 0.2: a tracker of another code that scores about as well now blocked 3 % of
             // the announcement calls (on six draws, voice sets A and B) that passed every
@@ -252,6 +275,15 @@ impl Default for Tuning {
             // first); a fixed floor that stops 16 (0.43) refuses 297.
             fine_base: 0.1,
             fine_slope: 0.5,
+            // 0.4: a China Unicom prompt in the carrier's voice ("您拨打的用户已开通炫铃，
+            // 请稍候…") got 2105/cu ("…用户不在服务区，请稍后再拨") on seed 801 and on seed
+            // 922 (drawn after the round before was final), its distinguishing words'
+            // fine detail agreeing at 0.36 (their envelope at 0.52-0.57); with 0.3 s of
+            // distinguishing words allowed at 0.4 s's agreement, a China Telecom prompt
+            // got 2105/ct with them at 0.31. Of 5235 runs heard right on 23 draws, 43 agreed
+            // under 0.4 (0.38: 23; 0.45: 150); on the 42 draws swept it refuses 21 of 12600
+            // (with `mid_agree` 0.75, +83 in all, and no false code left).
+            distinct_fine: 0.4,
             pitch_max: 0.1,
         }
     }
@@ -864,10 +896,15 @@ impl Matcher {
     /// interval that covers most of its good frames, with the reference at its alignment
     /// (the best of ± 1 frame); `None` when too few of them carry sound.
     fn distinct_agreement(&self, t: &Tracker, main: Option<(u32, u32)>) -> Option<f32> {
+        self.distinct_corr(Print::Envelope, t, main)
+    }
+
+    /// [`Matcher::distinct_agreement`] on either fingerprint.
+    fn distinct_corr(&self, print: Print, t: &Tracker, main: Option<(u32, u32)>) -> Option<f32> {
         let main = main.map(|(a, b)| (a as i64, b as i64));
         let outside = |q: u64| !main.is_some_and(|(a, b)| (a..b).contains(&(q as i64 + t.offset)));
         let (from, to) = self.run_span(t);
-        self.aligned_where(Print::Envelope, t, from, to, outside)
+        self.aligned_where(print, t, from, to, outside)
     }
 
     /// Correlation of the call's frames `from..=to` with reference `r` at `offset`.
@@ -1185,12 +1222,15 @@ impl Matcher {
                 context = self.context_now(t),
                 distinct_agree = self.distinct_agreement(t, main),
                 fine = self.fine_agreement(t),
+                distinct_fine = self.distinct_corr(Print::Fine, t, main),
                 "candidate"
             );
             // Few distinct frames need to agree closely as a whole; enough of them, less so.
             // Too few frames to say refuses either way.
             let (short, agree_needed) = if distinct >= tu.min_distinct {
                 (false, tu.distinct_agree)
+            } else if distinct >= tu.mid_distinct {
+                (true, tu.mid_agree)
             } else {
                 (true, tu.short_agree)
             };
@@ -1216,6 +1256,14 @@ impl Matcher {
             }
             let fine_over = self.fine_agreement(t) - (tu.fine_base + tu.fine_slope * mean);
             if fine_over < 0.0 {
+                continue;
+            }
+            // The distinguishing words on the fine detail: another sentence in the same
+            // voice follows the envelope of other words at the same pace, not their detail.
+            if self
+                .distinct_corr(Print::Fine, t, main)
+                .is_some_and(|v| v < tu.distinct_fine)
+            {
                 continue;
             }
             // Words beyond the phrase that holds most of the run can be another phrase that

@@ -1,7 +1,8 @@
 //! An announcement's exact words read by another voice are not the recording: the matcher
 //! follows the envelope fingerprint, which another voice reading the same words at about the
 //! same pace matches nearly as well as the recording. Two tests tell the voice: its fine
-//! detail (harmonics, formant edges) agrees far less (`Tuning::fine_base`), and its pitch
+//! detail (harmonics, formant edges) agrees far less (`Tuning::fine_base`, and over the words
+//! beyond the shared phrases `Tuning::distinct_fine`), and its pitch
 //! is another (`Tuning::pitch_max`: the median over the run of the two voices' frequency
 //! ratio). Calls of held-out draws (`testdata/regress/`) that got a code before the
 //! fine-detail test: each must give no code, give the code again with both tests off (or the
@@ -12,10 +13,13 @@ mod common;
 use common::{check_near_miss, classify_regress};
 use tonegate_classify::Tuning;
 
+/// Both fine-detail tests off: the run's, and its distinguishing words' (which tells
+/// another voice too).
 fn fine_off() -> Tuning {
     Tuning {
         fine_base: -1.0,
         fine_slope: 0.0,
+        distinct_fine: -1.0,
         ..Tuning::default()
     }
 }
