@@ -706,7 +706,7 @@ impl Library {
             groups.push((other, bin, g, h - g));
             g = h;
         }
-        let mut out: Vec<(u32, u32)> = Vec::new();
+        // Every interval found, with the code and alignment that say it.
         let mut out_with: Vec<SharedWith> = Vec::new();
         let mut marked = vec![false; r.frames()];
         let mut candidates: Vec<Candidate> = Vec::new();
@@ -781,7 +781,10 @@ impl Library {
                 (lo + 1 - WINDOW_FRAMES as i64).max(0) as u32,
                 (hi + 1) as u32,
             );
-            if out.iter().any(|&(a, b)| a <= span_a && span_b <= b) {
+            if out_with
+                .iter()
+                .any(|w| w.start <= span_a && span_b <= w.end)
+            {
                 continue;
             }
             let code = codes[other_i as usize];
@@ -807,7 +810,6 @@ impl Library {
                         if f - a >= SHARED_MIN_RUN {
                             let a = (a as i64 - SHARED_MARGIN).max(0) as u32;
                             let b = (f as i64 + SHARED_MARGIN).min(r.frames() as i64) as u32;
-                            out.push((a, b));
                             out_with.push(SharedWith {
                                 start: a,
                                 end: b,
@@ -821,6 +823,8 @@ impl Library {
                 }
             }
         }
+        // The intervals alone, whoever says them.
+        let mut out: Vec<(u32, u32)> = out_with.iter().map(|w| (w.start, w.end)).collect();
         out.sort_unstable();
         out.dedup();
         // Drop intervals contained in another: containment is all the matcher asks.

@@ -1238,10 +1238,12 @@ impl Matcher {
             let agreement = std::cell::OnceCell::new();
             let agreement = || *agreement.get_or_init(|| self.distinct_agreement(t, main));
             let agrees = || agreement().is_some_and(|v| v >= agree_needed);
-            let rival_needed = || match !short && agreement().is_some_and(|v| v >= tu.strong_agree)
-            {
-                true => tu.strong_rival_contrast,
-                false => tu.rival_contrast,
+            let rival_needed = || {
+                if !short && agreement().is_some_and(|v| v >= tu.strong_agree) {
+                    tu.strong_rival_contrast
+                } else {
+                    tu.rival_contrast
+                }
             };
             // Cheapest test first: the contrast correlates the whole run eleven times. A run
             // short of distinct frames is refused on its agreement before any other test.
