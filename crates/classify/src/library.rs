@@ -59,9 +59,6 @@ const SHARED_HALF: i64 = 10;
 const SHARED_CORR: f32 = 0.5;
 /// Shifts (frames) tried around the alignment the hits voted for (their bins are 4 wide).
 const SHARED_SHIFT: i64 = 3;
-/// Rival alignments a call is scored against per reference (the strongest of its shared
-/// alignments: each costs a correlation of the run before a commit).
-const MAX_RIVALS: usize = 24;
 /// Shared alignments kept per reference. 24 dropped real ones: 2110/cm's English opening,
 /// which 2107/cm says too, was not among 2107/cm's 24 strongest, and a tracker following it
 /// blocked calls of 2107/cm that the words after it decided.
@@ -236,10 +233,10 @@ impl Reference {
         &self.shared
     }
 
-    /// The strongest of its shared alignments ([`MAX_RIVALS`]), against which a call's run
-    /// is weighed before it commits.
+    /// Its shared alignments, strongest first, against which a call's run is weighed
+    /// before it commits (see [`crate::Tuning::max_rivals`]).
     pub(crate) fn rivals(&self) -> &[Rival] {
-        &self.alignments[..self.alignments.len().min(MAX_RIVALS)]
+        &self.alignments
     }
 
     /// Share of the reference's speech that no other code's reference also says, 0..1.

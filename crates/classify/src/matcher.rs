@@ -136,6 +136,9 @@ pub struct Tuning {
     /// [`Tuning::min_distinct`] are those outside the one shared phrase that holds most of
     /// the run, and the next phrase can be one the same rival says too.
     pub each_distinct: u32,
+    /// A run is weighed against this many of its reference's shared alignments (other
+    /// codes' references saying some of the same words, strongest first) before it commits.
+    pub max_rivals: usize,
     /// Where the call spoke just before the run, and the reference spoke there too, the two
     /// must agree at least this much: a phrase said in another sentence (the same voice
     /// reusing its words) matches the reference only in the middle.
@@ -251,6 +254,15 @@ impl Default for Tuning {
             // refuses 1 of 1800 right calls on seeds 916-918 (15: 15), 8 of 12600 on the 42
             // draws swept (10: 45), no wrong or false code more.
             each_distinct: 5,
+            // All the library keeps (128), not the strongest 24: every announcement of a
+            // carrier shares its greeting with the carrier's other announcements, at one
+            // alignment each, and those filled the 24. A 2107/cm call from its English tail
+            // ("Sorry! The number you dialed has been suspended.") was heard as 2106/cm
+            // ("…the service of the number you dialed has been paused.") on seed 925, drawn
+            // after the last round's rules were final: the phrase the two share lay at an
+            // alignment not among 2106/cm's strongest 24, so the run was never weighed
+            // against 2107/cm where its words are said.
+            max_rivals: 128,
             // 0.2, not 0.1: a colour-ringback prompt ending "…请稍候。Please hold on." as
             // 2113/cm ends "…please hold on." got 2113 on three fresh draws, its context (the
             // prompt's "Please" against the announcement's "connecting you,") at 0.12-0.18.
@@ -1094,7 +1106,7 @@ impl Matcher {
             return 0.0;
         };
         let mut best = 0.0f32;
-        for &(other, delta) in r.rivals() {
+        for &(other, delta) in r.rivals().iter().take(self.tuning.max_rivals) {
             let o = self.library.reference(other);
             // Skip a rival whose frames the run does not reach at this alignment.
             let at = t.offset + delta as i64;

@@ -109,10 +109,13 @@ fn a_china_telecom_prompt_is_not_heard_past_its_rival() {
 fn check_blocked(name: &str, mistaken_for: u16) {
     let now = classify_regress(name, Tuning::default());
     assert_eq!(now.code, None, "{name}: heard as {:?}", now.code);
-    // Nor the test of words beyond the shared phrase, which stops such prompts too.
+    // Nor the test of words beyond the shared phrase, which stops such prompts too, nor
+    // the margin over rivals at every shared alignment (the strongest 24 only, as before
+    // `Tuning::max_rivals`), which stops some of them too.
     let no_blocking = Tuning {
         rival_margin: -1.0,
         each_distinct: 0,
+        max_rivals: 24,
         ..Tuning::default()
     };
     assert_eq!(
@@ -126,7 +129,9 @@ fn check_blocked(name: &str, mistaken_for: u16) {
 /// `make-testdata.sh --seed 502 --voices b`, call 58), on that voice set's library
 /// (`testdata/regress/library-b/`): 2114/ct ("…号码是空号，请查证后再拨…")
 /// follows it about as well; weighed where the two differ, the call is 2115. With every rival outweighed
-/// whatever the margin, it is heard as 2114.
+/// whatever the margin, and the run weighed against the 24 strongest of its reference's
+/// shared alignments only (as before `Tuning::max_rivals`: against all of them, 2114/ct's
+/// run is not clear of 2115/ct, which stops it too), it is heard as 2114.
 #[test]
 fn a_rival_that_differs_where_the_call_does_still_decides() {
     let heard =
@@ -134,6 +139,7 @@ fn a_rival_that_differs_where_the_call_does_still_decides() {
     assert_eq!(heard(Tuning::default()), Code::new(2115));
     let always_outweighed = Tuning {
         pair_margin: -9.0,
+        max_rivals: 24,
         ..Tuning::default()
     };
     assert_eq!(

@@ -312,6 +312,7 @@ fn tuning_from_env() -> Tuning {
                 "strong_agree" => t.strong_agree = x,
                 "strong_rival_contrast" => t.strong_rival_contrast = x,
                 "each_distinct" => t.each_distinct = x as u32,
+                "max_rivals" => t.max_rivals = x as usize,
                 "context_min" => t.context_min = x,
                 "distinct_agree" => t.distinct_agree = x,
                 _ => eprintln!("TONEGATE_TUNE: unknown key {k}"),
