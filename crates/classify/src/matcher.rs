@@ -1166,7 +1166,7 @@ impl Matcher {
     fn follows_shared(&self, w: &Tracker, o: &Tracker) -> bool {
         self.library
             .reference(w.reference)
-            .alignments
+            .rivals()
             .iter()
             .any(|&(other, delta)| {
                 other == o.reference
