@@ -96,10 +96,15 @@ pub fn stream_regress(name: &str, tuning: Tuning) -> Option<Decision> {
 /// A regression call that must give no code, and `mistaken_for` under `loose` (its guard
 /// turned down): otherwise it is no near miss and tests nothing.
 pub fn check_near_miss(name: &str, loose: Tuning, mistaken_for: u16) {
-    let now = classify_regress(name, Tuning::default());
+    check_near_miss_on(&shipped_library(), name, loose, mistaken_for);
+}
+
+/// [`check_near_miss`] on another library.
+pub fn check_near_miss_on(library: &Arc<Library>, name: &str, loose: Tuning, mistaken_for: u16) {
+    let now = classify_regress_on(library, name, Tuning::default());
     assert_eq!(now.code, None, "{name}: heard as {:?}", now.code);
     assert_eq!(
-        classify_regress(name, loose).code,
+        classify_regress_on(library, name, loose).code,
         Code::new(mistaken_for),
         "{name}: with its guard turned down it must be mistaken, or this tests nothing"
     );
