@@ -542,7 +542,13 @@ impl Correlation {
     /// Adds one pair of masked fingerprints with their masks' lanes ([`mask_vec`]).
     #[inline]
     pub fn add(&mut self, a: &Lanes, am: &Lanes, b: &Lanes, bm: &Lanes) {
-        let (xy, xx, yy) = dot_pair(a, am, b, bm);
+        self.add_terms(dot_pair(a, am, b, bm));
+    }
+
+    /// Adds one pair's [`dot_pair`] terms, computed elsewhere (one pair weighed in several
+    /// correlations).
+    #[inline]
+    pub fn add_terms(&mut self, (xy, xx, yy): (i32, i32, i32)) {
         self.xy += xy as i64;
         self.xx += xx as i64;
         self.yy += yy as i64;

@@ -60,10 +60,12 @@ fn a_prompt_ending_as_an_announcement_ends_gets_no_code() {
 /// Since the envelope fingerprint no single guard stops them any more (`other_voice.rs` and
 /// `short_distinguishing_words.rs` show the new ones); they must give no code, and with every
 /// guard off a code again (the seed 5150 prompt then gets 2113/cm, whose "please hold on"
-/// it also says), or they are no near miss.
+/// it also says), or they are no near miss. The pace test (`other_voice_pace.rs`) stops the
+/// other voice too (it reads 2109/cu's words at its own pace): off with the rest.
 #[test]
 fn words_beyond_the_shared_phrase_that_agree_only_loosely_give_no_code() {
     let off = Tuning {
+        pace_max: f32::MAX,
         distinct_agree: -1.0,
         context_min: -2.0,
         rival_contrast: -1.0,

@@ -306,6 +306,8 @@ fn tuning_from_env() -> Tuning {
                 "pair_margin" => t.pair_margin = x,
                 "overrule_fine" => t.overrule_fine = x,
                 "pitch_max" => t.pitch_max = x,
+                "pace_max" => t.pace_max = x,
+                "pace_gain" => t.pace_gain = x,
                 "relative_miss" => t.relative_miss = x,
                 "contrast" => t.contrast = x,
                 "rival_contrast" => t.rival_contrast = x,

@@ -1,0 +1,29 @@
+//! Another voice at the recording's pitch is told by its pace (`Tuning::pace_max`): a
+//! channel plays an announcement at the recording's own pace, give or take the spec's
+//! ±1.5 % drift, while another voice reads the same words at its own. A run that fits its
+//! reference clearly better at a pace beyond 3 % is not the recording.
+
+mod common;
+
+use common::check_near_miss;
+use tonegate_classify::Tuning;
+
+/// Another voice (espeak `en-us+f1`, pitch 70, 170 words a minute) reading 2110/cu's
+/// English tail ("Sorry, the subscriber you dialed has suspended the service…") from 3.8 s
+/// into its cycle, through A-law with babble at 23 dB SNR (`make-testdata.sh --seed 926`,
+/// call 413, a negative; cut here after 4 s). China Mobile's English voice is `en-us+f2`,
+/// pitch 60, 178 a minute: the same frequency within 2 %, so the pitch test saw no shift.
+/// 2109/cm says "Sorry, the subscriber you dialed is power off.", and "subscriber" is
+/// a word no other China Mobile announcement says: a run of 2109/cm over "Sorry, the
+/// subscriber you dial-" had its 0.4 s beyond the shared phrase agreeing at 0.63 on the
+/// envelope and 0.59 on the fine detail, inside what runs heard right score, and the call
+/// got 2109 at 1.44 s. The run fits the reference best 4.5 % slower, 0.044 better than at
+/// any pace within ±1.5 %.
+#[test]
+fn the_same_words_at_another_pace_are_another_voice() {
+    let pace_off = Tuning {
+        pace_max: f32::MAX,
+        ..Tuning::default()
+    };
+    check_near_miss("seed926-0413-other-voice-same-pitch.wav", pace_off, 2109);
+}
