@@ -4,9 +4,10 @@
 //! detail (harmonics, formant edges) agrees far less (`Tuning::fine_base`, and over the words
 //! beyond the shared phrases `Tuning::distinct_fine`), and its pitch
 //! is another (`Tuning::pitch_max`: the median over the run of the two voices' frequency
-//! ratio); at the same pitch, its pace may tell it (`other_voice_pace.rs`). Calls of held-out draws (`testdata/regress/`) that got a code before the
-//! fine-detail test: each must give no code, give the code again with both tests off (or the
-//! file tests nothing), and give none with either test alone.
+//! ratio); at the same pitch, its pace may tell it (`other_voice_pace.rs`). Calls of
+//! held-out draws (`testdata/regress/`) that got a code before the fine-detail test: each
+//! must give no code, give the code again with both tests off (or the file tests nothing),
+//! and give none with either test alone.
 
 mod common;
 
