@@ -1166,6 +1166,7 @@ impl Matcher {
         // One correlation per pace and shift. A call frame meets the same few reference
         // frames under all of them: each pair's terms are computed once, then added to
         // every correlation that takes the pair.
+        let pace_of = |p: usize| (p as i32 - PACE_STEPS) as f32 * PACE_STEP;
         let mut sums = [[Correlation::default(); SHIFTS]; PACES];
         let mut terms = [None; 2 * REACH as usize + 1];
         for q in from..=to {
@@ -1185,8 +1186,7 @@ impl Matcher {
                     });
             }
             for (p, row) in sums.iter_mut().enumerate() {
-                let pace = (p as i32 - PACE_STEPS) as f32 * PACE_STEP;
-                let warp = (pace * back).round() as i64;
+                let warp = (pace_of(p) * back).round() as i64;
                 for (s, c) in row.iter_mut().enumerate() {
                     if let Some(x) = terms[(s as i64 - SHIFT - warp + REACH) as usize] {
                         c.add_terms(x);
@@ -1197,7 +1197,7 @@ impl Matcher {
         let mut best: Option<(f32, f32)> = None;
         let mut within: Option<f32> = None;
         for (p, row) in sums.iter().enumerate() {
-            let pace = (p as i32 - PACE_STEPS) as f32 * PACE_STEP;
+            let pace = pace_of(p);
             for v in row.iter().filter_map(|c| c.value(PACE_MIN_FRAMES)) {
                 if best.map_or(true, |(_, b)| v > b) {
                     best = Some((pace, v));
