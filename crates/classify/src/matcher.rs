@@ -124,7 +124,11 @@ pub struct Tuning {
     /// follows a phrase the two references share (where the library found the two saying the
     /// same words), the call agrees with the best's reference by [`Tuning::pair_margin`]
     /// more than with the other's where the two say different things, and the best has at
-    /// least [`Tuning::min_distinct`] frames beyond its shared phrases.
+    /// least [`Tuning::min_distinct`] frames beyond its shared phrases. Where the two differ
+    /// is weighed on the last 2.56 s of the call; words that told them apart earlier in the
+    /// run count through the margin last measured while they were in it, or, for a rival
+    /// whose tracker started after they had gone, through the run's good frames where the
+    /// two references differ (a run with a mean window score of 0.8 or more).
     pub rival_margin: f32,
     /// See [`Tuning::rival_margin`].
     pub pair_margin: f32,
