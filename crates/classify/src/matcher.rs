@@ -410,7 +410,7 @@ struct Tracker {
     /// long run outlives the ring, and its context must not turn into "nothing to say".
     context_seen: std::cell::Cell<Option<(u64, f32)>>,
     /// Margins over rivals ([`Matcher::pairwise`]) measured while the ring held frames where
-    /// the two references differ, for [`Matcher::told_apart`].
+    /// the two references differ ([`Matcher::pairwise_seen`]).
     pair_seen: std::cell::Cell<[PairSeen; PAIR_SEEN]>,
 }
 
@@ -1340,16 +1340,32 @@ impl Matcher {
         Some(cw.value(PAIR_MIN_FRAMES)? - co.value(PAIR_MIN_FRAMES)?)
     }
 
-    /// Whether the call is clearly nearer `w`'s words than `o`'s where the two references
-    /// differ: [`Matcher::pairwise`] at least [`Tuning::pair_margin`]. The ring holds only
-    /// 2.56 s, and in a long run the words that tell the two apart can have left it (they
-    /// came first, and the rival's tracker started on the phrase the two share after
-    /// them). Then the margin last measured while the ring held them decides, remembered
-    /// for `w`'s run; if it never was (the rival's tracker started after they had left), a
-    /// run heard closely throughout (mean window score at least [`TOLD_MEAN`]) needs
-    /// [`PAIR_MIN_FRAMES`] good frames where `o`'s reference, at `o`'s alignment, says
-    /// other words.
-    fn told_apart(&self, w: &Tracker, o: &Tracker) -> bool {
+    /// Whether a `clear` winner `w` is told apart from rival `o`: the call is clearly nearer
+    /// `w`'s words than `o`'s where the two references differ ([`Matcher::pairwise`] at
+    /// least [`Tuning::pair_margin`]). The ring holds only 2.56 s, and in a long run the
+    /// words that tell the two apart can have left it (they came first, and the rival's
+    /// tracker started on the phrase the two share after them). Then the margin last
+    /// measured while the ring held them decides, remembered for `w`'s run; if it never was
+    /// (the rival's tracker started after they had left), a run heard closely throughout
+    /// (mean window score at least [`TOLD_MEAN`]) needs [`PAIR_MIN_FRAMES`] good frames
+    /// where `o`'s reference, at `o`'s alignment, says other words. The margin is measured
+    /// (and remembered) for a winner not yet clear too: it can be clear by the time the
+    /// words that told them apart are gone.
+    fn told_apart(&self, w: &Tracker, o: &Tracker, clear: bool) -> bool {
+        match self.pairwise_seen(w, o) {
+            Some(margin) => clear && margin >= self.tuning.pair_margin,
+            None => {
+                clear
+                    && w.mean() >= TOLD_MEAN
+                    && self.good_where_they_differ(w, o) >= PAIR_MIN_FRAMES
+            }
+        }
+    }
+
+    /// [`Matcher::pairwise`], remembered for `w`'s run in [`Tracker::pair_seen`]; when the
+    /// ring no longer holds enough frames where the two differ, the last margin measured
+    /// while it did (`None` if it never did).
+    fn pairwise_seen(&self, w: &Tracker, o: &Tracker) -> Option<f32> {
         let mut seen = w.pair_seen.get();
         let same = |e: &PairSeen| {
             e.run_start == w.run_start
@@ -1369,12 +1385,9 @@ impl Matcher {
                 margin,
             };
             w.pair_seen.set(seen);
-            return margin >= self.tuning.pair_margin;
+            return Some(margin);
         }
-        if let Some(e) = seen.iter().find(|e| same(e)) {
-            return e.margin >= self.tuning.pair_margin;
-        }
-        w.mean() >= TOLD_MEAN && self.good_where_they_differ(w, o) >= PAIR_MIN_FRAMES
+        seen.iter().find(|e| same(e)).map(|e| e.margin)
     }
 
     /// Good frames of `w`'s run at which `o`'s reference, at `o`'s alignment, says other
@@ -1509,12 +1522,7 @@ impl Matcher {
             t.code != w.code
                 && t.run_active >= 30
                 && t.ema >= w.ema - tu.rival_margin
-                && (t.code.is_none()
-                    || !self.follows_shared(w, t)
-                    // Measured (and remembered) before `clear` is asked: a winner not yet
-                    // clear can be by the time the words that told them apart are gone.
-                    || !self.told_apart(w, t)
-                    || !clear)
+                && (t.code.is_none() || !self.follows_shared(w, t) || !self.told_apart(w, t, clear))
         });
         if rival {
             tracing::trace!(reference = w.reference, "ambiguous");
