@@ -8,8 +8,8 @@
 
 For every announcement call it follows the reference frames (10 ms) the call plays from its
 onset to its end (the offset into the cycle, the carrier's gap between repetitions, the
-speed) and finds the earliest moment at which those frames hold 0.25 s that lie outside the
-shared range covering most of them: the matcher's own rule (`short_distinct`: 0.25 s when
+speed) and finds the earliest moment at which those frames hold 0.2 s that lie outside the
+shared range covering most of them: the matcher's own rule (`short_distinct`: 0.2 s when
 those frames agree closely, as they do under perfect hearing; else `min_distinct`, 0.4 s)
 applied to perfect hearing, with the library's own map of shared phrases (`library
 --shared`).
@@ -30,7 +30,7 @@ from generate import CARRIERS, CARRIERS_B  # noqa: E402
 
 # Frames outside the main shared range the matcher needs at the least (its `short_distinct`,
 # when they agree closely taken together), 10 ms each.
-MIN_DISTINCT = 25
+MIN_DISTINCT = 20
 
 
 def read_shared(path):

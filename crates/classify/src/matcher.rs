@@ -31,8 +31,16 @@ const SPAWN_VOTES: u16 = 4;
 const VOTE_WINDOW: u64 = 100;
 /// Frames per alignment bin.
 const BIN: i64 = 4;
-/// Concurrent trackers.
-const TRACKERS: usize = 8;
+/// Concurrent trackers. 12, not 8: every announcement of a carrier opens with the same
+/// greeting, so a call's first second fills the slots with a tracker per code at that
+/// alignment; when the greeting ends, the right code's tracker can score low for a window
+/// or two (a pause, a tilt) and lose its slot to the others, which still ride on the
+/// greeting's mean, and its newcomer never again outscores the weakest of them (a 2106/ct
+/// call of seed 926 heard as nothing, `tests/tracker_slots.rs`). On the 42 draws swept
+/// (12 600 announcement calls, both voice sets) +56 heard right, on the 42 of seeds
+/// 907-927 +24, no wrong or false code more; per-call state 63 KiB (8: 59.5), CPU about
+/// 1.07× on the dev set.
+const TRACKERS: usize = 12;
 /// Frames between evaluations, and the window each evaluation scores: two blocks, so that a
 /// tracker's consecutive windows share one (see [`Block`]).
 const BLOCK: u64 = 10;
@@ -69,7 +77,8 @@ const PITCH_STEP: f32 = 0.025;
 const PITCH_BINS: usize = 81;
 /// Frames voiced in both the call and the reference needed to say anything of the pitch.
 const PITCH_MIN_FRAMES: u32 = 30;
-/// Frames of run between two computations of a tracker's margin over its rivals.
+/// Frames of run, and frames of the stream, between two computations of a tracker's margin
+/// over its rivals.
 const RIVALS_EVERY: u32 = 30;
 /// Bitset words for ref positions of a run (one bit per frame).
 const RUN_WORDS: usize = MAX_REF_FRAMES.div_ceil(64);
@@ -226,8 +235,12 @@ impl Default for Tuning {
             // 0.87 since the envelope fingerprint (which agrees more in general): at 0.8 a
             // China Mobile prompt "…正在接通中，请稍候，祝您生活愉快" got 2101/cm on two
             // draws of 89 (on one, 0.29 s of "distinct" words at 0.85); 0.87 stopped both,
-            // for 130 fewer of 26700 announcement calls heard right.
-            short_distinct: 25,
+            // for 130 fewer of 26700 announcement calls heard right. 0.2 s at 0.87 since
+            // (12 trackers, the margin over rivals kept at most 0.3 s of the stream): runs
+            // with 0.2-0.24 s of distinguishing words were refused however closely those
+            // agreed; on the 42 draws swept +14 and on the 42 of seeds 907-927 +20, no wrong
+            // or false code more.
+            short_distinct: 20,
             short_agree: 0.87,
             // 0.3 s at 0.75: a step from 0.25 s at 0.87 to 0.4 s at 0.5 refused runs with
             // 0.3-0.39 s of distinguishing words agreeing at 0.75-0.87. On the 42 draws swept
@@ -403,9 +416,9 @@ struct Tracker {
     last_good: u64,
     done: bool,
     /// The last margin over rivals computed, with the run (its start, its length) it was
-    /// computed for: it moves slowly, so it is recomputed only every [`RIVALS_EVERY`] frames
-    /// of the same run.
-    rivals_cache: std::cell::Cell<Option<(u64, u32, f32)>>,
+    /// computed for and the stream's frame then: it moves slowly, so it is recomputed only
+    /// every [`RIVALS_EVERY`] frames of the same run, and of the stream.
+    rivals_cache: std::cell::Cell<Option<(u64, u32, u64, f32)>>,
     /// The context of the run starting at `.0`, measured while the ring still held it: a
     /// long run outlives the ring, and its context must not turn into "nothing to say".
     context_seen: std::cell::Cell<Option<(u64, f32)>>,
@@ -1160,17 +1173,24 @@ impl Matcher {
     /// reference at an alignment where the two say the same words): remeasured every
     /// [`RIVALS_EVERY`] frames of a run, or now when `fresh`.
     fn over_rivals(&self, t: &Tracker, fresh: bool) -> f32 {
-        if let Some((start, run, v)) = t.rivals_cache.get() {
+        if let Some((start, run, at, v)) = t.rivals_cache.get() {
+            // Kept while the stream moves on too, not only the run: a run that slows (a
+            // pause, a stretch of misses) kept one margin while its windows moved on. With
+            // 12 trackers, a 2107/cm call of a voice-B draw (seed 802) was heard as 2109/cm
+            // on a margin of +0.04 measured 0.72 s before (the run had grown by 0.23 s),
+            // -0.18 when it committed (`tests/rival_margin_fresh.rs`).
             if !fresh
                 && start == t.run_start
                 && t.run_active >= run
                 && t.run_active < run + RIVALS_EVERY
+                && self.n < at + u64::from(RIVALS_EVERY)
             {
                 return v;
             }
         }
         let v = self.over_rivals_now(t);
-        t.rivals_cache.set(Some((t.run_start, t.run_active, v)));
+        t.rivals_cache
+            .set(Some((t.run_start, t.run_active, self.n, v)));
         v
     }
 
