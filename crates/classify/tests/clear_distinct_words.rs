@@ -10,11 +10,16 @@ mod common;
 use common::stream_regress;
 use tonegate_classify::{Code, Tuning};
 
+/// Heard as `code` while streaming.
+fn heard_while_streaming(name: &str, code: u16) {
+    let now = stream_regress(name, Tuning::default()).map(|d| d.code);
+    assert_eq!(now, Some(Code::new(code)), "{name}: heard as {now:?}");
+}
+
 /// Heard as `code` while streaming, and not when every run needs the full margin (or the
 /// file tests nothing).
 fn check_heard(name: &str, code: u16) {
-    let now = stream_regress(name, Tuning::default()).map(|d| d.code);
-    assert_eq!(now, Some(Code::new(code)), "{name}: heard as {now:?}");
+    heard_while_streaming(name, code);
     let full_margin = Tuning {
         strong_rival_contrast: Tuning::default().rival_contrast,
         ..Tuning::default()
@@ -34,8 +39,12 @@ fn powered_off_heard_on_its_last_words() {
 }
 
 /// 2101/cm (busy) through AMR-NB 10.2k at 17 dB SNR with 4 % of packets lost: 74 distinct
-/// frames agreeing at 0.82, its margin over its rivals about 0.
+/// frames agreeing at 0.82, its margin over its rivals about 0 when the smaller margin was
+/// made for it. The margin moves along a run (0.01-0.12 on this one): since it is measured
+/// every 0.3 s of the stream, not only of the run, it is caught over the full margin 2.48 s
+/// into the run and heard with either, so this call no longer tests the smaller margin (the
+/// 2109/ct call above does); it must still be heard.
 #[test]
 fn busy_through_amr_heard_past_its_greeting() {
-    check_heard("seed916-0120-2101-cm-rival.wav", 2101);
+    heard_while_streaming("seed916-0120-2101-cm-rival.wav", 2101);
 }
