@@ -549,7 +549,7 @@ impl Matcher {
 
     /// The match the evidence at the end of the stream allows: the commit tests as the last
     /// frame left them, the margin over rivals measured afresh (while streaming it is
-    /// remeasured only every [`RIVALS_EVERY`] frames of a run, and the words that tell a
+    /// remeasured only every [`RIVALS_EVERY`] frames, and the words that tell a
     /// code from its rivals can come in the last few). `None` if they refuse.
     pub fn final_match(&self) -> Option<Match> {
         self.commit_candidate(true)
@@ -1171,7 +1171,7 @@ impl Matcher {
 
     /// How much better the run matches its reference than the best rival (another code's
     /// reference at an alignment where the two say the same words): remeasured every
-    /// [`RIVALS_EVERY`] frames of a run, or now when `fresh`.
+    /// [`RIVALS_EVERY`] frames of a run and of the stream, or now when `fresh`.
     fn over_rivals(&self, t: &Tracker, fresh: bool) -> f32 {
         if let Some((start, run, at, v)) = t.rivals_cache.get() {
             // Kept while the stream moves on too, not only the run: a run that slows (a
