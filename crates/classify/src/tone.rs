@@ -404,17 +404,26 @@ impl ToneDetector {
 mod tests {
     use super::*;
 
-    /// Drives the detector with an on/off cadence in frames; returns the first failure.
+    /// Drives the detector with an on/off cadence in frames; returns its events.
     fn drive(pattern: &[(bool, u32)], repeats: usize) -> Vec<ToneEvent> {
+        let pattern: Vec<_> = pattern.iter().map(|&(on, n)| (on, false, n)).collect();
+        drive_with_loss(&pattern, repeats)
+    }
+
+    /// [`drive`] with `(on, zeroed, frames)` segments: a zeroed one is packets lost and
+    /// concealed by zeros.
+    fn drive_with_loss(pattern: &[(bool, bool, u32)], repeats: usize) -> Vec<ToneEvent> {
         let mut d = ToneDetector::default();
         let mut out = vec![];
         for _ in 0..repeats {
-            for &(on, n) in pattern {
+            for &(on, zeroed, n) in pattern {
+                let (r, db) = match (on, zeroed) {
+                    (_, true) => (0.0, -120.0),
+                    (true, false) => (0.95, -20.0),
+                    (false, false) => (0.01, -45.0),
+                };
                 for _ in 0..n {
-                    let r = if on { 0.95 } else { 0.01 };
-                    if let Some(e) = d.push(r, if on { -20.0 } else { -45.0 }, false) {
-                        out.push(e);
-                    }
+                    out.extend(d.push(r, db, zeroed));
                 }
             }
         }
@@ -516,26 +525,16 @@ mod tests {
     fn congestion_through_zeroed_loss_bursts() {
         // Congestion 13 % slow (0.79 s on and off), each tone broken by 0.2 s of packets
         // lost and concealed by zeros: healed, a cadence.
-        let mut d = ToneDetector::default();
-        let mut out = vec![];
-        for _ in 0..4 {
-            for (frames, on, zeroed) in [
-                (30, true, false),
-                (20, false, true),
-                (29, true, false),
-                (79, false, false),
-            ] {
-                for _ in 0..frames {
-                    let (r, db) = match (on, zeroed) {
-                        (true, _) => (0.95, -20.0),
-                        (false, true) => (0.0, -120.0),
-                        (false, false) => (0.01, -45.0),
-                    };
-                    out.extend(d.push(r, db, zeroed));
-                }
-            }
-        }
-        assert_eq!(first_failure(&out), Some(Code::NETWORK_BUSY));
+        let broken = [
+            (true, false, 30),
+            (false, true, 20),
+            (true, false, 29),
+            (false, false, 79),
+        ];
+        assert_eq!(
+            first_failure(&drive_with_loss(&broken, 4)),
+            Some(Code::NETWORK_BUSY)
+        );
     }
 
     #[test]
