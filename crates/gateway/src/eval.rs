@@ -69,6 +69,8 @@ pub fn classify_rows(
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         let Some(row) = rows.get(i) else { break };
                         let path: PathBuf = base.join(&row.file);
+                        // A span per call, as the gateway opens one: traces name the file.
+                        let _call = tracing::debug_span!("call", file = %row.file).entered();
                         let out = match library::read_audio(&path) {
                             Ok(pcm) => {
                                 let t = Instant::now();
@@ -317,6 +319,8 @@ fn tuning_from_env() -> Tuning {
                 "max_rivals" => t.max_rivals = x as usize,
                 "context_min" => t.context_min = x,
                 "distinct_agree" => t.distinct_agree = x,
+                "short_relative" => t.short_relative = x,
+                "relative_floor" => t.relative_floor = x,
                 _ => eprintln!("TONEGATE_TUNE: unknown key {k}"),
             }
         }
