@@ -446,7 +446,8 @@ struct Tracker {
     done: bool,
     /// The last margin over rivals computed, with the run (its start, its length) it was
     /// computed for and the stream's frame then: it moves slowly, so it is recomputed only
-    /// every [`RIVALS_EVERY`] frames of the same run, and of the stream.
+    /// every [`RIVALS_EVERY`] frames of the same run, and of the stream (a commit takes it
+    /// at most [`COMMIT_MARGIN_AGE`] frames old).
     rivals_cache: std::cell::Cell<Option<(u64, u32, u64, f32)>>,
     /// The context of the run starting at `.0`, measured while the ring still held it: a
     /// long run outlives the ring, and its context must not turn into "nothing to say".
@@ -577,9 +578,9 @@ impl Matcher {
     }
 
     /// The match the evidence at the end of the stream allows: the commit tests as the last
-    /// frame left them, the margin over rivals measured afresh (while streaming it is
-    /// remeasured only every [`RIVALS_EVERY`] frames, and the words that tell a
-    /// code from its rivals can come in the last few). `None` if they refuse.
+    /// frame left them, the margin over rivals measured afresh (while streaming a commit
+    /// takes it up to [`COMMIT_MARGIN_AGE`] frames old, and the words that tell a code from
+    /// its rivals can come in the last few). `None` if they refuse.
     pub fn final_match(&self) -> Option<Match> {
         self.commit_candidate(true)
     }
