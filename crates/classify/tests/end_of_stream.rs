@@ -43,8 +43,8 @@ fn a_margin_cleared_in_the_last_frames_decides_at_the_end() {
 }
 
 /// 2102/ct ("对不起，您所拨的号码暂时无人接听，请稍后再试。") from its start, after two
-/// cycles of ringback, through AMR-NB 6.7k with pink noise at 26 dB SNR and 3 % loss, cut
-/// 3.4 s after its onset (`make-testdata.sh --seed 924`, call 367): at the end, 0.35 s
+/// cycles of ringback, through AMR-NB 6.7k with pink noise at 26 dB SNR and 3 % loss,
+/// ending 3.4 s after its onset (`make-testdata.sh --seed 924`, call 367): at the end, 0.35 s
 /// beyond the phrases it shares (the middle path), agreeing there at 0.87, and its margin
 /// over its rivals, measured afresh, 0.12. (The call this test had before, a 2102/cm call
 /// of seed 928, is heard while streaming since the middle path's relative agreement.)

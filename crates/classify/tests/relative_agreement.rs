@@ -12,7 +12,7 @@ use tonegate_classify::{Code, Label, Tuning};
 
 /// 2105/cu ("对不起，您拨打的用户不在服务区，请稍后再拨。") from 1.1 s into it, after 2 s of
 /// silence, through AMR-NB 5.9k with white noise at 8 dB SNR and 4 % loss, cut 2.2 s after
-/// its onset (`make-testdata.sh --seed 931`, call 95, drawn after the rule was chosen):
+/// its onset (`make-testdata.sh --seed 931`, call 95; drawn after the ratio was chosen, before the floor):
 /// 0.36 s beyond its shared phrases, agreeing there at 0.66 (the middle path asks 0.75)
 /// and within them at 0.66; on the fine detail 0.46 and 0.45.
 #[test]
