@@ -1048,19 +1048,24 @@ impl Matcher {
     }
 
     /// Whether the run's distinguishing words (outside `main`), agreeing `agreement` with the
-    /// reference on the envelope, agree at least [`Tuning::short_relative`] as well as its
-    /// words inside `main` do, on both fingerprints, and at least [`Tuning::relative_floor`].
-    fn agrees_as_shared(&self, t: &Tracker, main: Option<(u32, u32)>, agreement: f32) -> bool {
+    /// reference on the envelope and `fine()` on the fine detail, agree at least
+    /// [`Tuning::short_relative`] as well as its words inside `main` do, on both
+    /// fingerprints, and at least [`Tuning::relative_floor`]. `fine` is the caller's, as the
+    /// commit tests weigh that agreement too.
+    fn agrees_as_shared(
+        &self,
+        t: &Tracker,
+        main: Option<(u32, u32)>,
+        agreement: f32,
+        fine: impl Fn() -> Option<f32>,
+    ) -> bool {
         let k = self.tuning.short_relative;
         let as_well = |distinct: Option<f32>, shared: Option<f32>| {
             distinct.zip(shared).is_some_and(|(d, s)| d >= k * s)
         };
         agreement >= self.tuning.relative_floor
             && as_well(Some(agreement), self.shared_corr(Print::Envelope, t, main))
-            && as_well(
-                self.distinct_corr(Print::Fine, t, main),
-                self.shared_corr(Print::Fine, t, main),
-            )
+            && as_well(fine(), self.shared_corr(Print::Fine, t, main))
     }
 
     /// Correlation of the call's frames `from..=to` with reference `r` at `offset`.
@@ -1530,12 +1535,16 @@ impl Matcher {
             } else {
                 (true, tu.short_agree, false)
             };
-            // Measured once, when a test first asks: two of them weigh it.
+            // Measured once, when a test first asks: two of them weigh each.
             let agreement = std::cell::OnceCell::new();
             let agreement = || *agreement.get_or_init(|| self.distinct_agreement(t, main));
+            let distinct_fine = std::cell::OnceCell::new();
+            let distinct_fine =
+                || *distinct_fine.get_or_init(|| self.distinct_corr(Print::Fine, t, main));
             let agrees = || {
                 agreement().is_some_and(|v| {
-                    v >= agree_needed || (relative && self.agrees_as_shared(t, main, v))
+                    v >= agree_needed
+                        || (relative && self.agrees_as_shared(t, main, v, distinct_fine))
                 })
             };
             let rival_needed = || {
@@ -1562,10 +1571,7 @@ impl Matcher {
             }
             // The distinguishing words on the fine detail: another sentence in the same
             // voice follows the envelope of other words at the same pace, not their detail.
-            if self
-                .distinct_corr(Print::Fine, t, main)
-                .is_some_and(|v| v < tu.distinct_fine)
-            {
+            if distinct_fine().is_some_and(|v| v < tu.distinct_fine) {
                 continue;
             }
             // Words beyond the phrase that holds most of the run can be another phrase that
