@@ -899,9 +899,10 @@ fn shared_frames(
     // window that slides along the frames: the sums are small integers (i8 values, 24
     // dimensions, 21 frames), exact in i32, so sliding is exact too.
     let mut terms = vec![[0i32; 4]; len];
-    // Frames not yet heard (`Heard::Yes`) at or before each frame: a frame's terms are
-    // needed only where a frame within ±SHARED_HALF of it is still unheard (no other
-    // window is read), so a phrase heard at one shift costs nothing at the others.
+    // `unheard_before[k]`: how many of the frames before `k` are not heard yet (not
+    // `Heard::Yes`). A frame's terms are needed only where a frame within ±SHARED_HALF of
+    // it is still unheard (no other window is read), so a phrase heard at one shift costs
+    // nothing at the others.
     let mut unheard_before = vec![0u32; len + 1];
     // The likeliest shifts first (the hits' alignment, then outwards): the frame's state
     // after all shifts is the same in any order (`Yes` at any shift, else `No` at any,
