@@ -33,6 +33,7 @@ fn write_stdout(args: std::fmt::Arguments<'_>) {
 mod calls;
 mod classify_cmd;
 mod config;
+mod cpu;
 mod delivery;
 mod demo;
 mod eval;
@@ -148,6 +149,12 @@ enum LibraryAction {
 }
 
 fn main() -> ExitCode {
+    // Before anything that may use the build's instruction set.
+    let missing = cpu::missing_features();
+    if !missing.is_empty() {
+        eprintln!("{}", cpu::refusal(&missing));
+        return ExitCode::from(2);
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("TONEGATE_LOG")
