@@ -1031,20 +1031,31 @@ impl Matcher {
 
     /// [`Matcher::distinct_agreement`] on either fingerprint.
     fn distinct_corr(&self, print: Print, t: &Tracker, main: Option<(u32, u32)>) -> Option<f32> {
-        let main = main.map(|(a, b)| (a as i64, b as i64));
-        let outside = |q: u64| !main.is_some_and(|(a, b)| (a..b).contains(&(q as i64 + t.offset)));
-        let (from, to) = self.run_span(t);
-        self.aligned_where(print, t, from, to, outside)
+        self.corr_by_main(print, t, main, false)
     }
 
     /// [`Matcher::distinct_corr`] of the run's frames inside `main` (`None` when there is
     /// none, or too few of its frames carry sound): how well the words the run shares with
     /// other codes agree, through this call's channel.
     fn shared_corr(&self, print: Print, t: &Tracker, main: Option<(u32, u32)>) -> Option<f32> {
-        let (a, b) = main.map(|(a, b)| (a as i64, b as i64))?;
-        let inside = |q: u64| (a..b).contains(&(q as i64 + t.offset));
+        main?;
+        self.corr_by_main(print, t, main, true)
+    }
+
+    /// Correlation of the run's frames (those the ring holds) inside `main` when `inside`,
+    /// outside it otherwise, with the reference at its alignment (the best of ± 1 frame).
+    fn corr_by_main(
+        &self,
+        print: Print,
+        t: &Tracker,
+        main: Option<(u32, u32)>,
+        inside: bool,
+    ) -> Option<f32> {
+        let main = main.map(|(a, b)| (a as i64, b as i64));
+        let keep =
+            |q: u64| main.is_some_and(|(a, b)| (a..b).contains(&(q as i64 + t.offset))) == inside;
         let (from, to) = self.run_span(t);
-        self.aligned_where(print, t, from, to, inside)
+        self.aligned_where(print, t, from, to, keep)
     }
 
     /// Whether the run's distinguishing words (outside `main`), agreeing `agreement` with the
