@@ -679,9 +679,16 @@ impl Library {
         // reference: sorting tuples was a good part of the build). Gathered table by table,
         // so that the lookups stay within one table's memory; the sort makes the order moot.
         let mut hits: Vec<u64> = Vec::new();
+        let mut buckets: Vec<&[Posting]> = Vec::with_capacity(r.ends.len());
         for t in 0..SHARED_TABLES {
-            for (&end, &key) in r.ends.iter().zip(r.table_keys(t)) {
-                for p in self.lookup(t, key & low) {
+            // The buckets first, then a touch of each, then the hits: the bucket reads are
+            // independent of each other, so in loops of their own their cache misses
+            // overlap instead of each waiting for the hits of the bucket before.
+            buckets.clear();
+            buckets.extend(r.table_keys(t).iter().map(|&key| self.lookup(t, key & low)));
+            touch_first(&buckets);
+            for (&end, bucket) in r.ends.iter().zip(&buckets) {
+                for p in *bucket {
                     if codes[p.reference as usize] != r.code {
                         let off = (p.frame as i64 - end as i64).div_euclid(SHARED_BIN);
                         hits.push(pack_hit(p.reference, off, end));
@@ -849,6 +856,18 @@ impl Library {
     }
 }
 
+/// Reads the first posting of each bucket, and nothing else: these loads are independent of
+/// each other, so their cache misses overlap; in a loop that also uses the postings, each
+/// waits for the one before. Call it just before that loop.
+#[inline]
+pub(crate) fn touch_first(buckets: &[&[Posting]]) {
+    let touched = buckets
+        .iter()
+        .filter_map(|b| b.first())
+        .fold(0u16, |x, p| x ^ p.frame);
+    std::hint::black_box(touched);
+}
+
 /// An interval `[start, end)` of a reference's frames that another reference also says,
 /// with that reference's code and the alignment at which it says it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -895,10 +914,17 @@ fn shared_frames(
     // as soon as one shift correlates (the others need not be computed), `Heard::No` if one
     // had enough frames to compare and none correlates, `Heard::Nothing` if none had.
     let mut heard = vec![Heard::Nothing; len];
-    // One shift's frame-by-frame terms (Σxy, Σx², Σy², 1 if compared), summed over a
-    // window that slides along the frames: the sums are small integers (i8 values, 24
-    // dimensions, 21 frames), exact in i32, so sliding is exact too.
-    let mut terms = vec![[0i32; 4]; len];
+    // One shift's frame-by-frame terms (Σxy, Σx², Σy², 1 if compared) as running sums,
+    // one array per term: `sums[j][k]` is the sum of term `j` over frames `..k`, so a
+    // frame's window is the difference of two entries. The terms are small integers (i8
+    // values, 24 dimensions), and a window's sum is exact in i32; the running sums wrap,
+    // and a difference of wrapped sums is still the exact window sum.
+    let mut sums = [
+        vec![0i32; len + 1],
+        vec![0i32; len + 1],
+        vec![0i32; len + 1],
+        vec![0i32; len + 1],
+    ];
     // `unheard_before[k]`: how many of the frames before `k` are not heard yet (not
     // `Heard::Yes`). A frame's terms are needed only where a frame within ±SHARED_HALF of
     // it is still unheard (no other window is read), so a phrase heard at one shift costs
@@ -911,40 +937,36 @@ fn shared_frames(
         for (i, h) in heard.iter().enumerate() {
             unheard_before[i + 1] = unheard_before[i] + u32::from(*h != Heard::Yes);
         }
-        for (i, t) in terms.iter_mut().enumerate() {
-            *t = [0; 4];
+        // Frame `i` compares with `b`'s frame `base + i`: only `i` in `lo..hi` has one.
+        let base = from + offset + shift;
+        let lo = (-base).clamp(0, len as i64) as usize;
+        let hi = (b.frames() as i64 - base).clamp(lo as i64, len as i64) as usize;
+        // (`hi == lo` when the frames do not overlap: both slices are then cut empty.)
+        let (fa, fb) = (
+            (from as usize) + lo,
+            (base + lo as i64).clamp(0, b.frames() as i64) as usize,
+        );
+        let pairs = (a.mask[fa..].iter().zip(&a.vfp[fa..]).zip(&a.mv[fa..]))
+            .zip(b.mask[fb..].iter().zip(&b.vfp[fb..]).zip(&b.mv[fb..]));
+        let mut acc = [0i32; 4];
+        for (i, (((am, av), amv), ((bm, bv), bmv))) in (lo..hi).zip(pairs) {
             let near = (i.saturating_sub(half), (i + half + 1).min(len));
-            if unheard_before[near.1] == unheard_before[near.0] {
-                continue;
-            }
-            let (pa, pb) = (from + i as i64, from + i as i64 + offset + shift);
-            if pb >= 0 && (pb as usize) < b.frames() {
-                let (pa, pb) = (pa as usize, pb as usize);
-                if a.mask[pa] != 0 && b.mask[pb] != 0 {
-                    let (xy, xx, yy) = dot_pair(&a.vfp[pa], &a.mv[pa], &b.vfp[pb], &b.mv[pb]);
-                    *t = [xy, xx, yy, 1];
+            if unheard_before[near.1] != unheard_before[near.0] && *am != 0 && *bm != 0 {
+                let (xy, xx, yy) = dot_pair(av, amv, bv, bmv);
+                for (s, t) in acc.iter_mut().zip([xy, xx, yy, 1]) {
+                    *s = s.wrapping_add(t);
                 }
             }
-        }
-        let mut window = [0i32; 4];
-        for t in &terms[..half.min(len)] {
-            add_terms(&mut window, t, 1);
-        }
-        for i in 0..len {
-            if let Some(t) = terms.get(i + half) {
-                add_terms(&mut window, t, 1);
-            }
-            if i > half {
-                add_terms(&mut window, &terms[i - half - 1], -1);
-            }
-            if heard[i] == Heard::Yes {
-                continue;
-            }
-            let [xy, xx, yy, n] = window;
-            if let Some(v) = Correlation::of_sums(xy, xx, yy, n).value(half as u32 / 2) {
-                heard[i] = if v >= corr { Heard::Yes } else { Heard::No };
+            for (s, &x) in sums.iter_mut().zip(&acc) {
+                s[i + 1] = x;
             }
         }
+        // Before `lo` nothing was added; after `hi`, nothing more.
+        for (s, &x) in sums.iter_mut().zip(&acc) {
+            s[1..=lo].fill(0);
+            s[hi + 1..].fill(x);
+        }
+        judge_windows(&sums, half, corr, &mut heard);
     }
     // A pause inside a shared phrase has nothing to compare (too few frames carry speech on
     // both sides): it belongs to the phrase when what surrounds it is shared, or a run that
@@ -974,11 +996,65 @@ enum Heard {
     Yes,
 }
 
-/// `window += sign · t`, term by term.
-#[inline]
-fn add_terms(window: &mut [i32; 4], t: &[i32; 4], sign: i32) {
-    for (w, x) in window.iter_mut().zip(t) {
-        *w += sign * x;
+/// Judges every frame not yet heard by its ±`half` window of one shift's terms, read off
+/// their running `sums` (see [`shared_frames`]): `Heard::Yes` at `corr` or more, `Heard::No`
+/// below it, unchanged where the window has too few frames or a side without energy (what
+/// [`Correlation::value`] gives no value for).
+///
+/// The frames whose window is whole are judged in a loop of their own over plain slices,
+/// which the compiler runs on vector lanes (the square roots and divisions were the
+/// search's costliest line).
+fn judge_windows(sums: &[Vec<i32>; 4], half: usize, corr: f32, heard: &mut [Heard]) {
+    let len = heard.len();
+    let judge = |h: &mut Heard, xy: i32, xx: i32, yy: i32, n: i32| {
+        let verdict = match Correlation::of_sums(xy, xx, yy, n).value(half as u32 / 2) {
+            Some(v) if v >= corr => Heard::Yes,
+            Some(_) => Heard::No,
+            None => Heard::Nothing,
+        };
+        *h = if *h == Heard::Yes || verdict == Heard::Nothing {
+            *h
+        } else {
+            verdict
+        };
+    };
+    let window = |j: usize, lo: usize, hi: usize| sums[j][hi].wrapping_sub(sums[j][lo]);
+    let at = |h: &mut Heard, i: usize| {
+        let (lo, hi) = (i.saturating_sub(half), (i + half + 1).min(len));
+        judge(
+            h,
+            window(0, lo, hi),
+            window(1, lo, hi),
+            window(2, lo, hi),
+            window(3, lo, hi),
+        );
+    };
+    // The frames whose window is whole, `lo = i - half`, `hi = i + half + 1`: the same
+    // arithmetic as at either edge, on slices the compiler can lay side by side.
+    let whole = len.saturating_sub(2 * half);
+    let width = 2 * half + 1;
+    let [sxy, sxx, syy, sn] = sums;
+    fn ends(s: &[i32], width: usize, whole: usize) -> (&[i32], &[i32]) {
+        // (`whole` is 0 when no window is whole: then `width` may pass the end.)
+        (&s[width.min(s.len())..][..whole], &s[..whole])
+    }
+    let ((xy1, xy0), (xx1, xx0), (yy1, yy0), (n1, n0)) = (
+        ends(sxy, width, whole),
+        ends(sxx, width, whole),
+        ends(syy, width, whole),
+        ends(sn, width, whole),
+    );
+    for (k, h) in heard[half.min(len)..][..whole].iter_mut().enumerate() {
+        judge(
+            h,
+            xy1[k].wrapping_sub(xy0[k]),
+            xx1[k].wrapping_sub(xx0[k]),
+            yy1[k].wrapping_sub(yy0[k]),
+            n1[k].wrapping_sub(n0[k]),
+        );
+    }
+    for i in (0..half.min(len)).chain((half + whole).max(half.min(len))..len) {
+        at(&mut heard[i], i);
     }
 }
 
@@ -1217,7 +1293,7 @@ mod tests {
     #[test]
     fn shared_frames_marks_what_the_plain_sums_mark() {
         // Pairs that share a stretch (with noise), at the alignment, near it, far from it,
-        // and with ranges at both ends of `a` and offsets that run off `b`.
+        // and with ranges at both ends of `a` and offsets that run off `b` (or miss it).
         for seed in 0..12u64 {
             let a = reference(400 + 37 * seed as usize, 100 + seed);
             let mut b = reference(300 + 23 * seed as usize, 200 + seed);
@@ -1234,7 +1310,7 @@ mod tests {
             let end = a.frames() as i64;
             let mut seen_marked = false;
             for (from, to) in [(0, end), (60, 330), (100, 110), (end - 5, end)] {
-                for offset in [-70, -69, -73, -66, 0, -300, 150] {
+                for offset in [-70, -69, -73, -66, 0, -300, 150, -2000, 2000] {
                     // Lines from 0.2 to 0.8, not only SHARED_CORR: a term left out of a
                     // window (the shifts skip terms no unheard frame needs) moves a
                     // correlation a little, which one line seldom sees.

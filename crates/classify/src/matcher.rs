@@ -657,13 +657,9 @@ impl Matcher {
             buckets[2 * t] = lib.lookup(t, key);
             buckets[2 * t + 1] = lib.lookup(t, flipped);
         }
-        // Touch each bucket's first posting before any vote: these loads are independent of
-        // each other, so their cache misses overlap; in the vote loop each waited for the last.
-        let touched = buckets
-            .iter()
-            .filter_map(|b| b.first())
-            .fold(0u16, |x, p| x ^ p.frame);
-        std::hint::black_box(touched);
+        // Touch each bucket's first posting before any vote (in the vote loop each waited
+        // for the last).
+        crate::library::touch_first(&buckets);
         for bucket in buckets {
             for p in bucket {
                 self.vote(p.reference, p.frame as i64 - n as i64, n);
