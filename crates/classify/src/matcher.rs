@@ -703,10 +703,12 @@ impl Matcher {
         }
         v.count = v.count.saturating_add(1);
         v.within = v.within.saturating_add(within);
-        // Count this bin with its neighbours: an alignment drifts across bin edges.
-        let mut total = 0u32;
-        let mut sum = 0i64;
-        for b in [bin - 1, bin, bin + 1] {
+        // Count this bin with its neighbours: an alignment drifts across bin edges. The bin's
+        // own entry is slot `i`: the first live entry of this bin along its probe sequence
+        // (any stale slot before it would have been taken instead).
+        let mut total = v.count as u32;
+        let mut sum = bin as i64 * BIN * v.count as i64 + v.within as i64;
+        for b in [bin - 1, bin + 1] {
             let mut j = slot_of(b);
             for _ in 0..8 {
                 let w = &self.votes[j];
