@@ -941,7 +941,8 @@ fn shared_frames(
         let base = from + offset + shift;
         let lo = (-base).clamp(0, len as i64) as usize;
         let hi = (b.frames() as i64 - base).clamp(lo as i64, len as i64) as usize;
-        // (`hi == lo` when the frames do not overlap: both slices are then cut empty.)
+        // (`hi == lo` when the frames do not overlap: no pair is read, and `fb` is kept
+        // within `b` so that its slices can still be taken.)
         let (fa, fb) = (
             (from as usize) + lo,
             (base + lo as i64).clamp(0, b.frames() as i64) as usize,
