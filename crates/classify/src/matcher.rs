@@ -403,6 +403,23 @@ struct Vote {
     refused: u32,
 }
 
+impl Vote {
+    /// Empty, or its first vote older than `VOTE_WINDOW` frames at call frame `now` (plus one).
+    #[inline]
+    fn stale(&self, now: u32) -> bool {
+        self.first == 0 || now.wrapping_sub(self.first) > VOTE_WINDOW as u32
+    }
+}
+
+/// First slot of the vote table's probe sequence for `(reference, bin)`.
+#[inline]
+fn vote_slot(reference: u16, bin: i32) -> usize {
+    let h = (reference as u64)
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .wrapping_add((bin as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F));
+    (h >> 54) as usize % VOTES
+}
+
 /// Frames before a refused candidate's window is checked again (an exact copy of a reference
 /// votes for its own and its look-alikes' alignments on every probe).
 const RECHECK: u32 = 4;
@@ -667,31 +684,27 @@ impl Matcher {
         }
     }
 
-    fn vote(&mut self, reference: u16, offset: i64, n: u64) {
+    /// Counts a vote for `reference` at `offset` from call frame `n`, and spawns a tracker
+    /// when its bin and the two beside it hold enough. Returns the vote table's slot it was
+    /// counted in (`None`: the probe sequence was full).
+    fn vote(&mut self, reference: u16, offset: i64, n: u64) -> Option<usize> {
         let bin = offset.div_euclid(BIN) as i32;
         let within = offset.rem_euclid(BIN) as u16;
         let now = (n as u32).wrapping_add(1).max(1);
-        let slot_of = |bin: i32| {
-            let h = (reference as u64)
-                .wrapping_mul(0x9E37_79B9_7F4A_7C15)
-                .wrapping_add((bin as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F));
-            (h >> 54) as usize % VOTES
-        };
-        let stale = |v: &Vote| v.first == 0 || now.wrapping_sub(v.first) > VOTE_WINDOW as u32;
-        let mut i = slot_of(bin);
+        let mut i = vote_slot(reference, bin);
         // Linear probing over a few slots; a stale or matching slot is taken.
         let mut chosen = None;
         for _ in 0..8 {
             let v = &self.votes[i];
-            if stale(v) || (v.reference == reference && v.bin == bin) {
+            if v.stale(now) || (v.reference == reference && v.bin == bin) {
                 chosen = Some(i);
                 break;
             }
             i = (i + 1) % VOTES;
         }
-        let Some(i) = chosen else { return };
+        let i = chosen?;
         let v = &mut self.votes[i];
-        if stale(v) || v.reference != reference || v.bin != bin {
+        if v.stale(now) || v.reference != reference || v.bin != bin {
             *v = Vote {
                 reference,
                 bin,
@@ -705,19 +718,14 @@ impl Matcher {
         v.within = v.within.saturating_add(within);
         // Count this bin with its neighbours: an alignment drifts across bin edges. The bin's
         // own entry is slot `i`: the first live entry of this bin along its probe sequence
-        // (any stale slot before it would have been taken instead).
+        // (any stale slot before it would have been taken instead), which `live_vote` would
+        // find again (a test holds it to that).
         let mut total = v.count as u32;
         let mut sum = bin as i64 * BIN * v.count as i64 + v.within as i64;
         for b in [bin - 1, bin + 1] {
-            let mut j = slot_of(b);
-            for _ in 0..8 {
-                let w = &self.votes[j];
-                if !stale(w) && w.reference == reference && w.bin == b {
-                    total += w.count as u32;
-                    sum += b as i64 * BIN * w.count as i64 + w.within as i64;
-                    break;
-                }
-                j = (j + 1) % VOTES;
+            if let Some(w) = self.live_vote(reference, b, now).map(|j| &self.votes[j]) {
+                total += w.count as u32;
+                sum += b as i64 * BIN * w.count as i64 + w.within as i64;
             }
         }
         let refused = self.votes[i].refused;
@@ -727,6 +735,22 @@ impl Matcher {
                 self.votes[i].refused = now;
             }
         }
+        Some(i)
+    }
+
+    /// Slot of the first live vote for `(reference, bin)` along its probe sequence at call
+    /// frame `now` (plus one), if any.
+    #[inline]
+    fn live_vote(&self, reference: u16, bin: i32, now: u32) -> Option<usize> {
+        let mut j = vote_slot(reference, bin);
+        for _ in 0..8 {
+            let w = &self.votes[j];
+            if !w.stale(now) && w.reference == reference && w.bin == bin {
+                return Some(j);
+            }
+            j = (j + 1) % VOTES;
+        }
+        None
     }
 
     /// Starts a tracker unless one follows this alignment already; `false` when the
@@ -1696,6 +1720,8 @@ mod tests {
     use std::path::Path;
     use std::sync::Arc;
 
+    use super::{Matcher, Tuning, BIN, VOTE_WINDOW};
+    use crate::features::xorshift;
     use crate::{audio, Classifier, Code, Library, Reference};
 
     /// The shipped library, read with the crate's own decoder.
@@ -1722,6 +1748,49 @@ mod tests {
             }
         }
         out
+    }
+
+    #[test]
+    fn a_vote_is_counted_where_its_bin_is_looked_up() {
+        // A vote counts its bin with the two beside it, and takes its own bin from the slot
+        // it was just written to: looked up along the bin's probe sequence, as the two
+        // neighbours are, the bin must be found in that same slot. Many bins of a few
+        // references crowd the table's probe sequences, and pauses leave entries stale
+        // ahead of live ones.
+        let refs = shipped();
+        let lib = Arc::new(Library::new(
+            refs.iter()
+                .take(6)
+                .map(|(c, n, pcm)| Reference::new(*c, n.clone(), pcm).unwrap())
+                .collect(),
+        ));
+        let mut m = Matcher::new(lib, Tuning::default());
+        let (mut state, mut n, mut counted) = (7u64, 0u64, 0);
+        for _ in 0..20_000 {
+            let r = xorshift(&mut state);
+            // About 16 votes a frame: more live bins than the table has slots.
+            n += u64::from(r % 16 == 0);
+            if r % 2000 == 0 {
+                n += VOTE_WINDOW + 1;
+            }
+            let reference = ((r >> 8) % 6) as u16;
+            let offset = ((r >> 16) % 4000) as i64 - 2000;
+            let now = (n as u32).wrapping_add(1).max(1);
+            if let Some(i) = m.vote(reference, offset, n) {
+                let bin = offset.div_euclid(BIN) as i32;
+                assert_eq!(
+                    m.live_vote(reference, bin, now),
+                    Some(i),
+                    "vote at frame {n}"
+                );
+                counted += 1;
+            }
+        }
+        // Most votes find a slot; some find their probe sequence full.
+        assert!(
+            (10_000..19_000).contains(&counted),
+            "{counted} of 20000 counted"
+        );
     }
 
     #[test]
