@@ -409,6 +409,12 @@ impl Vote {
     fn stale(&self, now: u32) -> bool {
         self.first == 0 || now.wrapping_sub(self.first) > VOTE_WINDOW as u32
     }
+
+    /// Whether this entry is the one of `(reference, bin)` (live or not).
+    #[inline]
+    fn holds(&self, reference: u16, bin: i32) -> bool {
+        self.reference == reference && self.bin == bin
+    }
 }
 
 /// First slot of the vote table's probe sequence for `(reference, bin)`.
@@ -691,20 +697,10 @@ impl Matcher {
         let bin = offset.div_euclid(BIN) as i32;
         let within = offset.rem_euclid(BIN) as u16;
         let now = (n as u32).wrapping_add(1).max(1);
-        let mut i = vote_slot(reference, bin);
-        // Linear probing over a few slots; a stale or matching slot is taken.
-        let mut chosen = None;
-        for _ in 0..8 {
-            let v = &self.votes[i];
-            if v.stale(now) || (v.reference == reference && v.bin == bin) {
-                chosen = Some(i);
-                break;
-            }
-            i = (i + 1) % VOTES;
-        }
-        let i = chosen?;
+        // The first slot along the probe sequence that is stale or holds this bin is taken.
+        let i = self.probe_votes(reference, bin, |v| v.stale(now) || v.holds(reference, bin))?;
         let v = &mut self.votes[i];
-        if v.stale(now) || v.reference != reference || v.bin != bin {
+        if v.stale(now) || !v.holds(reference, bin) {
             *v = Vote {
                 reference,
                 bin,
@@ -742,10 +738,16 @@ impl Matcher {
     /// frame `now` (plus one), if any.
     #[inline]
     fn live_vote(&self, reference: u16, bin: i32, now: u32) -> Option<usize> {
+        self.probe_votes(reference, bin, |w| !w.stale(now) && w.holds(reference, bin))
+    }
+
+    /// The first of the vote table's slots along the probe sequence of `(reference, bin)`
+    /// (linear probing over a few slots) whose entry `take` accepts, if any.
+    #[inline]
+    fn probe_votes(&self, reference: u16, bin: i32, take: impl Fn(&Vote) -> bool) -> Option<usize> {
         let mut j = vote_slot(reference, bin);
         for _ in 0..8 {
-            let w = &self.votes[j];
-            if !w.stale(now) && w.reference == reference && w.bin == bin {
+            if take(&self.votes[j]) {
                 return Some(j);
             }
             j = (j + 1) % VOTES;
