@@ -376,7 +376,7 @@ impl Default for Tuning {
             // phrase agreed at 0.72, those inside it at 0.05. Of the 20 425 codes given rightly
             // on 88 draws (seeds 501-506, 701-706, 801-803, 901-906, 924-946, voice sets A and
             // B) the lowest such agreement was 0.14, then 0.22; on those draws and on seeds
-            // 947-954 no other call is heard otherwise.
+            // 947-962 no other call is heard otherwise.
             shared_agree_min: 0.1,
             pitch_max: 0.1,
             // 3 % and 0.025: another voice (espeak `en-us+f1`, 70, against China Mobile's
