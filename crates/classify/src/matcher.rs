@@ -438,6 +438,13 @@ impl Vote {
     }
 }
 
+/// The vote table's clock at call frame `n`: frames modulo 2^32, plus one (0 marks an empty
+/// entry).
+#[inline]
+fn vote_clock(n: u64) -> u32 {
+    (n as u32).wrapping_add(1).max(1)
+}
+
 /// First slot of the vote table's probe sequence for `(reference, bin)`.
 #[inline]
 fn vote_slot(reference: u16, bin: i32) -> usize {
@@ -717,7 +724,7 @@ impl Matcher {
     fn vote(&mut self, reference: u16, offset: i64, n: u64) -> Option<usize> {
         let bin = offset.div_euclid(BIN) as i32;
         let within = offset.rem_euclid(BIN) as u16;
-        let now = (n as u32).wrapping_add(1).max(1);
+        let now = vote_clock(n);
         // The first slot along the probe sequence that is stale or holds this bin is taken.
         let i = self.probe_votes(reference, bin, |v| v.stale(now) || v.holds(reference, bin))?;
         let v = &mut self.votes[i];
@@ -1106,21 +1113,23 @@ impl Matcher {
     /// Whether the run's distinguishing words (outside `main`), agreeing `agreement` with the
     /// reference on the envelope and `fine()` on the fine detail, agree at least
     /// [`Tuning::short_relative`] as well as its words inside `main` do, on both
-    /// fingerprints, and at least [`Tuning::relative_floor`]. `fine` is the caller's, as the
-    /// commit tests weigh that agreement too.
+    /// fingerprints, and at least [`Tuning::relative_floor`]. `fine` and `shared` (the words
+    /// inside `main` on the envelope) are the caller's, as the commit tests weigh those
+    /// agreements too.
     fn agrees_as_shared(
         &self,
         t: &Tracker,
         main: Option<(u32, u32)>,
         agreement: f32,
         fine: impl Fn() -> Option<f32>,
+        shared: impl Fn() -> Option<f32>,
     ) -> bool {
         let k = self.tuning.short_relative;
         let as_well = |distinct: Option<f32>, shared: Option<f32>| {
             distinct.zip(shared).is_some_and(|(d, s)| d >= k * s)
         };
         agreement >= self.tuning.relative_floor
-            && as_well(Some(agreement), self.shared_corr(Print::Envelope, t, main))
+            && as_well(Some(agreement), shared())
             && as_well(fine(), self.shared_corr(Print::Fine, t, main))
     }
 
@@ -1597,10 +1606,14 @@ impl Matcher {
             let distinct_fine = std::cell::OnceCell::new();
             let distinct_fine =
                 || *distinct_fine.get_or_init(|| self.distinct_corr(Print::Fine, t, main));
+            let shared_agree = std::cell::OnceCell::new();
+            let shared_agree =
+                || *shared_agree.get_or_init(|| self.shared_corr(Print::Envelope, t, main));
             let agrees = || {
                 agreement().is_some_and(|v| {
                     v >= agree_needed
-                        || (relative && self.agrees_as_shared(t, main, v, distinct_fine))
+                        || (relative
+                            && self.agrees_as_shared(t, main, v, distinct_fine, shared_agree))
                 })
             };
             let rival_needed = || {
@@ -1631,10 +1644,7 @@ impl Matcher {
                 continue;
             }
             // The words around them: the same sentence, not another that reuses its words.
-            if self
-                .shared_corr(Print::Envelope, t, main)
-                .is_some_and(|v| v < tu.shared_agree_min)
-            {
+            if shared_agree().is_some_and(|v| v < tu.shared_agree_min) {
                 continue;
             }
             // Words beyond the phrase that holds most of the run can be another phrase that
@@ -1750,7 +1760,7 @@ mod tests {
     use std::path::Path;
     use std::sync::Arc;
 
-    use super::{Matcher, Tuning, BIN, VOTE_WINDOW};
+    use super::{vote_clock, Matcher, Tuning, BIN, VOTE_WINDOW};
     use crate::features::xorshift;
     use crate::{audio, Classifier, Code, Library, Reference};
 
@@ -1805,7 +1815,7 @@ mod tests {
             }
             let reference = ((r >> 8) % 6) as u16;
             let offset = ((r >> 16) % 4000) as i64 - 2000;
-            let now = (n as u32).wrapping_add(1).max(1);
+            let now = vote_clock(n);
             if let Some(i) = m.vote(reference, offset, n) {
                 let bin = offset.div_euclid(BIN) as i32;
                 assert_eq!(
