@@ -270,14 +270,19 @@ pub(crate) fn matchable_mask(a: &Analysis) -> u32 {
     }
 }
 
-/// A window descriptor: masked fingerprints pooled over [`SEG`]-frame segments.
-pub(crate) type Descriptor = [i16; DESC];
+/// A window descriptor: masked fingerprints pooled over [`SEG`]-frame segments, the first
+/// [`DESC`] values, then zeros up to a power of two: a projection's index masked to the
+/// length needs no bounds check (the checks were a third of the instructions of [`hash`]).
+pub(crate) type Descriptor = [i16; DESC_LEN];
+
+/// The length of a [`Descriptor`].
+const DESC_LEN: usize = DESC.next_power_of_two();
 
 /// Pools the [`WINDOW_FRAMES`] frames `frame(0..WINDOW_FRAMES)` (oldest first) into a
 /// descriptor. `None` when fewer than half the frames carry speech.
 #[inline]
 pub(crate) fn describe<'a>(frame: impl Fn(usize) -> (&'a Lanes, u32)) -> Option<Descriptor> {
-    let mut out = [0i16; DESC];
+    let mut out = [0i16; DESC_LEN];
     let mut active = 0;
     for i in 0..WINDOW_FRAMES {
         // Fingerprints are zero outside their masks already.
@@ -332,7 +337,8 @@ pub(crate) fn hash(desc: &Descriptor, t: usize, bits: u32) -> (u32, [u8; 2]) {
     for b in 0..bits as usize {
         let mut v = 0i32;
         for &(i, s) in &proj[t * MAX_BITS as usize + b] {
-            v += (desc[i as usize] * s) as i32;
+            // Every index is below `DESC`: the mask changes none.
+            v += (desc[i as usize & (DESC_LEN - 1)] * s) as i32;
         }
         if v > 0 {
             key |= 1 << b;

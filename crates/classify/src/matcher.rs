@@ -16,7 +16,7 @@
 use std::sync::Arc;
 
 use crate::codes::Code;
-use crate::features::{dot_pair, mask_vec, Analysis, Correlation, Lanes, DIMS};
+use crate::features::{dot_pair, dot_span, mask_vec, Analysis, Correlation, Lanes, DIMS};
 use crate::library::{
     describe, hash, Library, MAX_REF_FRAMES, SAME_ALIGNMENT, STEP, TABLES, WINDOW_FRAMES,
 };
@@ -408,7 +408,7 @@ impl Default for Tuning {
     }
 }
 
-/// One alignment bin's votes: 20 bytes, so the table is a third of the per-call state. Call
+/// One alignment bin's votes: 16 bytes, so the table is a quarter of the per-call state. Call
 /// frames are kept modulo 2^32 and compared by wrapping difference (ages are ≤ 100 frames).
 #[derive(Debug, Clone, Copy, Default)]
 struct Vote {
@@ -416,12 +416,13 @@ struct Vote {
     count: u16,
     /// Sum of the voted offsets' positions inside the bin (0..BIN), to spawn at their mean.
     within: u16,
+    /// Frames after `first` at which a tracker for this bin was last refused, plus one (0:
+    /// never): its window is not checked again before `RECHECK` frames have passed. An entry
+    /// is read only while live, when that is at most `VOTE_WINDOW` frames.
+    refused: u16,
     bin: i32,
     /// Call frame of the first vote counted, plus one (0 = empty).
     first: u32,
-    /// Call frame at which a tracker for this bin was last refused (0: never): its window
-    /// is not checked again before `RECHECK` frames have passed.
-    refused: u32,
 }
 
 impl Vote {
@@ -445,13 +446,32 @@ fn vote_clock(n: u64) -> u32 {
     (n as u32).wrapping_add(1).max(1)
 }
 
+/// The hash of `(reference, bin)` the vote table's slots ([`vote_slot`]) and its record of
+/// entries made ([`seen_slot`]) are taken from.
+#[inline]
+fn vote_hash(reference: u16, bin: i32) -> u64 {
+    (reference as u64)
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .wrapping_add((bin as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F))
+}
+
 /// First slot of the vote table's probe sequence for `(reference, bin)`.
 #[inline]
 fn vote_slot(reference: u16, bin: i32) -> usize {
-    let h = (reference as u64)
-        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
-        .wrapping_add((bin as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F));
-    (h >> 54) as usize % VOTES
+    (vote_hash(reference, bin) >> 54) as usize % VOTES
+}
+
+/// Slots of [`Matcher::seen`]: when an entry was last made for any `(reference, bin)` of
+/// each. A neighbour bin looked up for a vote is most often empty, and a slot that has not
+/// been written for `VOTE_WINDOW` frames says so in one read, where the probe sequence
+/// takes eight.
+const SEEN: usize = 2048;
+
+/// The slot of `(reference, bin)` in [`Matcher::seen`] (other bits of the hash than
+/// [`vote_slot`]'s).
+#[inline]
+fn seen_slot(reference: u16, bin: i32) -> usize {
+    (vote_hash(reference, bin) >> 40) as usize % SEEN
 }
 
 /// Frames before a refused candidate's window is checked again (an exact copy of a reference
@@ -508,6 +528,21 @@ struct Tracker {
     pair_seen: std::cell::Cell<[PairSeen; PAIR_SEEN]>,
 }
 
+/// Calls `f(word, bits)` for each word of a bit set of reference frames (as
+/// [`Tracker::good_at`]) that holds some of the frames `from..to`, with those frames' bits.
+#[inline]
+fn for_words(from: u32, to: u32, mut f: impl FnMut(usize, u64)) {
+    let to = (to as usize).min(RUN_WORDS * 64);
+    let mut at = from as usize;
+    while at < to {
+        let word = at / 64;
+        let end = (to - word * 64).min(64);
+        let below_end = if end == 64 { u64::MAX } else { (1 << end) - 1 };
+        f(word, below_end & (u64::MAX << (at % 64)));
+        at = word * 64 + end;
+    }
+}
+
 /// A margin over a rival measured for a run ([`Tracker::pair_seen`]).
 #[derive(Debug, Clone, Copy)]
 struct PairSeen {
@@ -551,6 +586,15 @@ impl Tracker {
         })
     }
 
+    /// Good frames in the reference frames `from..to`, counted a word at a time.
+    fn good_in(&self, from: u32, to: u32) -> u32 {
+        let mut n = 0;
+        for_words(from, to, |word, bits| {
+            n += (self.good_at[word] & bits).count_ones()
+        });
+        n
+    }
+
     fn mean(&self) -> f32 {
         if self.run_active == 0 {
             0.0
@@ -589,6 +633,10 @@ pub struct Matcher {
     /// Each frame's voice period ([`Analysis::pitch`]).
     pitch: Box<[u8; RING]>,
     votes: Box<[Vote; VOTES]>,
+    /// For each [`seen_slot`], the vote table's clock (its low 16 bits) when an entry was last
+    /// made for a `(reference, bin)` of that slot: no entry of one is live when that is more
+    /// than `VOTE_WINDOW` frames ago (a wrapped clock only makes a lookup look in vain).
+    seen: Box<[u16; SEEN]>,
     trackers: Vec<Tracker>,
     /// Best evidence seen of any tracker: (mean, run frames), for the end-of-stream label.
     best_partial: (f32, u32),
@@ -609,6 +657,7 @@ impl Matcher {
             tonal: Box::new([false; RING]),
             pitch: Box::new([0; RING]),
             votes: Box::new([Vote::default(); VOTES]),
+            seen: Box::new([0; SEEN]),
             trackers: Vec::with_capacity(TRACKERS),
             best_partial: (0.0, 0),
             best_distinct: 0,
@@ -625,6 +674,7 @@ impl Matcher {
             + size_of::<[bool; RING]>()
             + size_of::<[u8; RING]>()
             + size_of::<[Vote; VOTES]>()
+            + size_of::<[u16; SEEN]>()
             + self.trackers.capacity() * (size_of::<Tracker>() + size_of::<[u64; RUN_WORDS]>())
     }
 
@@ -737,9 +787,16 @@ impl Matcher {
                 first: now,
                 refused: 0,
             };
+            self.seen[seen_slot(reference, bin)] = now as u16;
         }
         v.count = v.count.saturating_add(1);
         v.within = v.within.saturating_add(within);
+        // A candidate refused less than `RECHECK` frames ago is not checked again: its
+        // neighbours' votes need not be counted.
+        let refused = (v.refused != 0).then(|| v.first.wrapping_add(v.refused as u32 - 1));
+        if refused.is_some_and(|r| now.wrapping_sub(r) < RECHECK) {
+            return Some(i);
+        }
         // Count this bin with its neighbours: an alignment drifts across bin edges. The bin's
         // own entry is slot `i`: the first live entry of this bin along its probe sequence
         // (any stale slot before it would have been taken instead), which `live_vote` would
@@ -752,11 +809,12 @@ impl Matcher {
                 sum += b as i64 * BIN * w.count as i64 + w.within as i64;
             }
         }
-        let refused = self.votes[i].refused;
-        if total >= SPAWN_VOTES as u32 && (refused == 0 || now.wrapping_sub(refused) >= RECHECK) {
+        if total >= SPAWN_VOTES as u32 {
             let mean = sum.div_euclid(total as i64);
             if !self.spawn(reference, mean, n) {
-                self.votes[i].refused = now;
+                let v = &mut self.votes[i];
+                // Live, so `now - first` ≤ `VOTE_WINDOW`.
+                v.refused = now.wrapping_sub(v.first) as u16 + 1;
             }
         }
         Some(i)
@@ -766,6 +824,10 @@ impl Matcher {
     /// frame `now` (plus one), if any.
     #[inline]
     fn live_vote(&self, reference: u16, bin: i32, now: u32) -> Option<usize> {
+        let made = self.seen[seen_slot(reference, bin)];
+        if (now as u16).wrapping_sub(made) as u64 > VOTE_WINDOW {
+            return None;
+        }
         self.probe_votes(reference, bin, |w| !w.stale(now) && w.holds(reference, bin))
     }
 
@@ -892,8 +954,11 @@ impl Matcher {
         let from = to.saturating_sub(BLOCK - 1);
         // The call frames' mask lanes, once for all shifts (the ring keeps only the bits).
         let mut lanes = [[0i16; DIMS]; BLOCK as usize];
-        for (q, l) in (from..=to).zip(lanes.iter_mut()) {
-            *l = mask_vec(self.mask[(q % RING as u64) as usize]);
+        let mut sound = [false; BLOCK as usize];
+        for ((q, l), on) in (from..=to).zip(lanes.iter_mut()).zip(sound.iter_mut()) {
+            let mask = self.mask[(q % RING as u64) as usize];
+            *l = mask_vec(mask);
+            *on = mask != 0;
         }
         let mut out = Block {
             to,
@@ -901,19 +966,41 @@ impl Matcher {
             sums: [Correlation::default(); SHIFTS],
             any_ref: false,
         };
+        // Frames without sound (an empty mask) have all-zero fingerprints and mask lanes, so
+        // they add nothing to the sums: each span of frames is summed as one vector, the
+        // frames that count counted apart.
         for (c, shift) in out.sums.iter_mut().zip(-SHIFT..=SHIFT) {
-            for (q, am) in (from..=to).zip(&lanes) {
-                let rp = q as i64 + center + shift;
-                if rp < 0 || rp >= r.frames() as i64 {
-                    continue;
-                }
-                out.any_ref = true;
-                let slot = (q % RING as u64) as usize;
-                let rp = rp as usize;
-                if self.mask[slot] != 0 && r.mask[rp] != 0 {
-                    c.add(&self.fp[slot], am, &r.fp[rp], &r.mv[rp]);
-                }
+            // The call frames whose reference frame exists at this shift.
+            let at = center + shift;
+            let lo = (from as i64).max(-at);
+            let hi = (to as i64).min(r.frames() as i64 - 1 - at);
+            if lo > hi {
+                continue;
             }
+            out.any_ref = true;
+            let (mut xy, mut xx, mut yy, mut frames) = (0, 0, 0, 0);
+            let mut q = lo as u64;
+            while q <= hi as u64 {
+                // Up to the ring's end: a span of slots one after another.
+                let slot = (q % RING as u64) as usize;
+                let len = ((hi as u64 - q + 1) as usize).min(RING - slot);
+                let rp = (q as i64 + at) as usize;
+                let l = (q - from) as usize;
+                let (a, b, d) = dot_span(
+                    &self.fp[slot..slot + len],
+                    &lanes[l..l + len],
+                    &r.fp[rp..rp + len],
+                    &r.mv[rp..rp + len],
+                );
+                xy += a;
+                xx += b;
+                yy += d;
+                frames += (sound[l..l + len].iter().zip(&r.mask[rp..rp + len]))
+                    .filter(|&(&on, &m)| on && m != 0)
+                    .count() as i32;
+                q += len as u64;
+            }
+            *c = Correlation::of_sums(xy, xx, yy, frames);
         }
         out
     }
@@ -1030,12 +1117,7 @@ impl Matcher {
         let r = self.library.reference(t.reference);
         let mut main = None;
         for &(a, b) in &r.shared {
-            let mut inside = 0u32;
-            for bit in a as usize..(b as usize).min(MAX_REF_FRAMES) {
-                if t.good_at[bit / 64] & (1 << (bit % 64)) != 0 {
-                    inside += 1;
-                }
-            }
+            let inside = t.good_in(a, b);
             if inside > main.map_or(0, |(_, n)| n) {
                 main = Some(((a, b), inside));
             }
@@ -1057,13 +1139,14 @@ impl Matcher {
             if with[..i].iter().any(|v| v.along(w)) {
                 continue;
             }
-            let inside = t
-                .good_frames()
-                .filter(|&frame| {
-                    with.iter()
-                        .any(|v| v.along(w) && v.start <= frame && frame < v.end)
-                })
-                .count() as u32;
+            // The frames of every interval along it, as a bit set like `Tracker::good_at`.
+            let mut along = [0u64; RUN_WORDS];
+            for v in with.iter().filter(|v| v.along(w)) {
+                for_words(v.start, v.end, |word, bits| along[word] |= bits);
+            }
+            let inside = (along.iter().zip(t.good_at.iter()))
+                .map(|(a, g)| (a & g).count_ones())
+                .sum::<u32>();
             most = most.max(inside);
         }
         t.run_good.saturating_sub(most)
@@ -1796,7 +1879,9 @@ mod tests {
         // it was just written to: looked up along the bin's probe sequence, as the two
         // neighbours are, the bin must be found in that same slot. Many bins of a few
         // references crowd the table's probe sequences, and pauses leave entries stale
-        // ahead of live ones.
+        // ahead of live ones. The record of entries made (`Matcher::seen`) may only spare a
+        // lookup that finds nothing: the neighbours are found as the whole probe sequence
+        // finds them, also across its 16-bit clock's wrap (from frame 65 000).
         let refs = shipped();
         let lib = Arc::new(Library::new(
             refs.iter()
@@ -1805,7 +1890,7 @@ mod tests {
                 .collect(),
         ));
         let mut m = Matcher::new(lib, Tuning::default());
-        let (mut state, mut n, mut counted) = (7u64, 0u64, 0);
+        let (mut state, mut n, mut counted) = (7u64, 65_000u64, 0);
         for _ in 0..20_000 {
             let r = xorshift(&mut state);
             // About 16 votes a frame: more live bins than the table has slots.
@@ -1823,6 +1908,15 @@ mod tests {
                     Some(i),
                     "vote at frame {n}"
                 );
+                for b in [bin - 1, bin + 1] {
+                    let scanned =
+                        m.probe_votes(reference, b, |w| !w.stale(now) && w.holds(reference, b));
+                    assert_eq!(
+                        m.live_vote(reference, b, now),
+                        scanned,
+                        "bin {b} at frame {n}"
+                    );
+                }
                 counted += 1;
             }
         }
