@@ -1843,7 +1843,7 @@ mod tests {
     use std::path::Path;
     use std::sync::Arc;
 
-    use super::{vote_clock, Matcher, Tuning, BIN, VOTE_WINDOW};
+    use super::{for_words, vote_clock, Matcher, Tuning, BIN, RUN_WORDS, VOTE_WINDOW};
     use crate::features::xorshift;
     use crate::{audio, Classifier, Code, Library, Reference};
 
@@ -1871,6 +1871,43 @@ mod tests {
             }
         }
         out
+    }
+
+    #[test]
+    fn a_span_of_frames_is_counted_a_word_at_a_time_as_frame_by_frame() {
+        // `for_words` (behind `Tracker::good_in` and `distinct_from_each`): spans within a
+        // word, across words, on word edges, empty, and past the set's end.
+        let mut state = 3u64;
+        let mut set = [0u64; RUN_WORDS];
+        for w in set.iter_mut() {
+            *w = xorshift(&mut state);
+        }
+        let end = (RUN_WORDS * 64) as u32;
+        let mut spans = vec![
+            (0, 0),
+            (0, 64),
+            (63, 65),
+            (64, 128),
+            (5, 5),
+            (9, 3),
+            (0, end),
+        ];
+        spans.push((end - 3, end + 50));
+        for _ in 0..2000 {
+            let r = xorshift(&mut state);
+            let from = (r % (end as u64 + 40)) as u32;
+            spans.push((from, from + ((r >> 32) % 300) as u32));
+        }
+        for (from, to) in spans {
+            let mut words = 0;
+            for_words(from, to, |word, bits| {
+                words += (set[word] & bits).count_ones()
+            });
+            let one_by_one = (from..to.min(end))
+                .filter(|&f| set[f as usize / 64] >> (f % 64) & 1 == 1)
+                .count() as u32;
+            assert_eq!(words, one_by_one, "frames {from}..{to}");
+        }
     }
 
     #[test]
