@@ -272,7 +272,8 @@ pub(crate) fn matchable_mask(a: &Analysis) -> u32 {
 
 /// A window descriptor: masked fingerprints pooled over [`SEG`]-frame segments, the first
 /// [`DESC`] values, then zeros up to a power of two: a projection's index masked to the
-/// length needs no bounds check (the checks were a third of the instructions of [`hash`]).
+/// length needs no bounds check (the checks were about a quarter of the instructions of
+/// [`hash`]).
 pub(crate) type Descriptor = [i16; DESC_LEN];
 
 /// The length of a [`Descriptor`].
