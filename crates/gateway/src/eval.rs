@@ -319,6 +319,7 @@ fn tuning_from_env() -> Tuning {
                 "each_distinct" => t.each_distinct = x as u32,
                 "max_rivals" => t.max_rivals = x as usize,
                 "context_min" => t.context_min = x,
+                "context_waive" => t.context_waive = x as u32,
                 "distinct_agree" => t.distinct_agree = x,
                 "short_relative" => t.short_relative = x,
                 "relative_floor" => t.relative_floor = x,

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tonegate_classify::{
-    audio, code_of_folder, is_no_code_folder, Classifier, Code, Decision, Library, Reference,
-    Tuning, SAMPLE_RATE,
+    audio, code_of_folder, is_no_code_folder, Classifier, Code, Decision, Label, Library,
+    Reference, Tuning, SAMPLE_RATE,
 };
 
 /// The source tree's `testdata/` folder.
@@ -97,6 +97,19 @@ pub fn stream_regress(name: &str, tuning: Tuning) -> Option<Decision> {
 /// turned down): otherwise it is no near miss and tests nothing.
 pub fn check_near_miss(name: &str, loose: Tuning, mistaken_for: u16) {
     check_near_miss_on(&shipped_library(), name, loose, mistaken_for);
+}
+
+/// A regression call that must be heard as the announcement `code`, and get no code under
+/// `strict` (the rule that decides it turned off): otherwise it tests nothing.
+pub fn check_near_hit(name: &str, strict: Tuning, code: u16) {
+    let now = classify_regress(name, Tuning::default());
+    assert_eq!(now.code, Code::new(code), "{name}: {now:?}");
+    assert_eq!(now.label, Label::Announcement, "{name}");
+    assert_eq!(
+        classify_regress(name, strict).code,
+        None,
+        "{name}: without the rule that decides it it must get no code, or this tests nothing"
+    );
 }
 
 /// [`check_near_miss`] on another library.
