@@ -308,6 +308,7 @@ fn tuning_from_env() -> Tuning {
                 "rival_margin" => t.rival_margin = x,
                 "pair_margin" => t.pair_margin = x,
                 "overrule_fine" => t.overrule_fine = x,
+                "short_overrule" => t.short_overrule = x != 0.0,
                 "pitch_max" => t.pitch_max = x,
                 "pace_max" => t.pace_max = x,
                 "pace_gain" => t.pace_gain = x,
