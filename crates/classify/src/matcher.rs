@@ -154,8 +154,8 @@ pub struct Tuning {
     /// (the short path) outweighs a rival too, but only on the margin measured where the two
     /// references differ ([`Tuning::pair_margin`]), never on the run's good frames alone
     /// once those words have left the ring. `false`: a short-path winner never outweighs a
-    /// rival, which then keeps calls from a code that every other test gave them (2101/ct
-    /// "…正在通话中，请稍后再拨" against a 2112/ct tracker following "…正在通话中，请稍候").
+    /// rival, and the trackers of a carrier's other codes that follow the greeting they all
+    /// share keep calls from a code that every other test gave them.
     pub short_overrule: bool,
     /// A window scoring below this share of its run's mean is a miss.
     pub relative_miss: f32,
@@ -370,11 +370,12 @@ impl Default for Tuning {
             // false code more; 74 of the 229 are 2110 ("…已停机保号"), 29 are 2107
             // ("…已停机"), 26 are 2101.
             rival_silence_disagrees: true,
-            // On 152 draws (seeds 501-506, 701-706, 801-803, 901-906, 924-978, both voice sets;
-            // 45 600 announcement calls): +228 heard right, none fewer, no wrong or false code
-            // more (then +19 of 4800, none fewer, on seeds 979-986). With the good frames alone also telling a short winner apart, a carrier's
-            // prompt got 2101/cm (seed 978, voices B); on the margin measured at any value
-            // (pair_margin -0.5), a 2107/cu call got 2109/cu on a margin of -0.03.
+            // On 152 draws (seeds 501-506, 701-706, 801-803, 901-906, 924-978, both voice
+            // sets; 45 600 announcement calls): +228 heard right, none fewer, no wrong or
+            // false code more (then +19 of 4800, none fewer, on seeds 979-986). With the good
+            // frames alone also telling a short winner apart, a carrier's prompt got 2101/cm
+            // (seed 978, voices B); on the margin measured at any value (pair_margin -0.5), a
+            // 2107/cu call got 2109/cu on a margin of -0.03.
             short_overrule: true,
             // 0.4: a carrier's connecting prompt in its own voice says the greeting of an
             // announcement (agreeing at 0.7-0.9) and then other words that agree with the
@@ -1644,19 +1645,19 @@ impl Matcher {
     }
 
     /// Whether a `clear` winner `w` (`short`: on the short path) is told apart from rival
-    /// `o`: the call is clearly nearer
-    /// `w`'s words than `o`'s where the two references differ ([`Matcher::pairwise`] at
-    /// least [`Tuning::pair_margin`]). The ring holds only 2.56 s, and in a long run the
-    /// words that tell the two apart can have left it (they came first, and the rival's
-    /// tracker started on the phrase the two share after them). Then the margin last
-    /// measured while the ring held them decides, remembered for `w`'s run; if it never was
+    /// `o`: the call is clearly nearer `w`'s words than `o`'s where the two references
+    /// differ ([`Matcher::pairwise`] at least [`Tuning::pair_margin`]). The ring holds only
+    /// 2.56 s, and in a long run the words that tell the two apart can have left it (they
+    /// came first, and the rival's tracker started on the phrase the two share after them).
+    /// Then the margin last measured while the ring held them decides, remembered for
+    /// `w`'s run; if it never was
     /// (the rival's tracker started after they had left), a run heard closely throughout
     /// (mean window score at least [`TOLD_MEAN`]) needs [`PAIR_MIN_FRAMES`] good frames
     /// where `o`'s reference, at `o`'s alignment, says other words; a short-path winner is
     /// then not told apart (a carrier's prompt got 2101/cm past a 2112/cm tracker that way,
-    /// on a voice-B draw, seed 978). The margin is measured
-    /// (and remembered) for a winner not yet clear too: it can be clear by the time the
-    /// words that told them apart are gone.
+    /// on a voice-B draw, seed 978). The margin is measured (and remembered) for a winner
+    /// not yet clear too: it can be clear by the time the words that told them apart are
+    /// gone.
     fn told_apart(&self, w: &Tracker, o: &Tracker, clear: bool, short: bool) -> bool {
         match self.pairwise_seen(w, o) {
             Some(margin) => clear && margin >= self.tuning.pair_margin,

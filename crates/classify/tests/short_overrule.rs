@@ -14,8 +14,8 @@ use tonegate_classify::Tuning;
 /// (`make-testdata.sh --seed 963`, call 196). Its words beyond the greeting agreed at 0.95,
 /// but trackers of 2102/ct, 2103/ct, 2104/ct, 2105/ct and 2108/ct followed the greeting
 /// the five share with it, and with 0.38 s of distinguishing words heard in all, the
-/// winner was on the short path, which no rival gave way to: the call got no code. Where each of those references says other words, the call is nearer 2101/ct's by
-/// 0.86-1.13.
+/// winner was on the short path, which no rival gave way to: the call got no code. Where
+/// each of those references says other words, the call is nearer 2101/ct's by 0.86-1.13.
 #[test]
 fn a_short_winner_clearly_nearer_where_the_two_differ_outweighs_a_rival() {
     let never = Tuning {
