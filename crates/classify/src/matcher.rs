@@ -1339,7 +1339,7 @@ impl Matcher {
     fn contrast(&self, t: &Tracker) -> f32 {
         let r = self.library.reference(t.reference);
         let (from, to) = self.run_span(t);
-        let Some(at) = self.aligned(t, from, to) else {
+        let Some(at) = self.aligned(t, from, to, false) else {
             return 0.0;
         };
         let off = [-20i64, -16, -12, -8, 8, 12, 16, 20]
@@ -1422,9 +1422,12 @@ impl Matcher {
     }
 
     /// Correlation of the call's frames `from..=to` with the tracker's reference at its
-    /// alignment (the best of ± 1 frame).
-    fn aligned(&self, t: &Tracker, from: u64, to: u64) -> Option<f32> {
-        self.aligned_where(Print::Envelope, t, from, to, |_| true)
+    /// alignment (the best of ± 1 frame); `heard` as in [`Matcher::corr_span`].
+    fn aligned(&self, t: &Tracker, from: u64, to: u64, heard: bool) -> Option<f32> {
+        let r = self.library.reference(t.reference);
+        (-1..=1)
+            .filter_map(|d| self.corr_span(r, from, to, t.offset + d, heard))
+            .reduce(f32::max)
     }
 
     /// Correlation of the call's frames `from..=to` for which `keep(q)` holds with the
@@ -1478,10 +1481,7 @@ impl Matcher {
         let r = self.library.reference(t.reference);
         let (from, to) = self.run_span(t);
         let heard = self.tuning.rival_silence_disagrees;
-        let own = (-1..=1)
-            .filter_map(|d| self.corr_span(r, from, to, t.offset + d, heard))
-            .reduce(f32::max);
-        let Some(own) = own else {
+        let Some(own) = self.aligned(t, from, to, heard) else {
             return 0.0;
         };
         let mut best = 0.0f32;
