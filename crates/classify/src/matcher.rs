@@ -1865,29 +1865,32 @@ impl Matcher {
             return None;
         }
         // Every figure the commit tests weighed, so that a code can be explained from the
-        // log alone (the tests' order and lines are in the loop above). The fields are
-        // computed only when the event is enabled.
-        tracing::debug!(
-            reference = w.reference,
-            run = w.run_active,
-            mean,
-            ema = w.ema,
-            distinct = self.distinct_frames(w),
-            each = self.distinct_from_each(w),
-            short,
-            clear,
-            contrast = self.contrast(w),
-            over_rivals = self.over_rivals(w, fresh),
-            context = self.context_now(w),
-            fine = self.fine_agreement(w),
-            distinct_agree = self.distinct_agreement(w, self.main_shared(w).0),
-            distinct_fine = self.distinct_corr(Print::Fine, w, self.main_shared(w).0),
-            shared_agree = self.shared_corr(Print::Envelope, w, self.main_shared(w).0),
-            shared_fine = self.shared_corr(Print::Fine, w, self.main_shared(w).0),
-            pitch = self.pitch_shift(w),
-            pace = self.pace(w).map(|(p, _)| p),
-            "match"
-        );
+        // log alone (the tests' order and lines are in the loop above). Measured only when
+        // the event is enabled.
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            let main = self.main_shared(w).0;
+            tracing::debug!(
+                reference = w.reference,
+                run = w.run_active,
+                mean,
+                ema = w.ema,
+                distinct = self.distinct_frames(w),
+                each = self.distinct_from_each(w),
+                short,
+                clear,
+                contrast = self.contrast(w),
+                over_rivals = self.over_rivals(w, fresh),
+                context = self.context_now(w),
+                fine = self.fine_agreement(w),
+                distinct_agree = self.distinct_agreement(w, main),
+                distinct_fine = self.distinct_corr(Print::Fine, w, main),
+                shared_agree = self.shared_corr(Print::Envelope, w, main),
+                shared_fine = self.shared_corr(Print::Fine, w, main),
+                pitch = self.pitch_shift(w),
+                pace = self.pace(w).map(|(p, _)| p),
+                "match"
+            );
+        }
         Some(Match {
             code: w.code?,
             reference: w.reference,
