@@ -121,6 +121,10 @@ fn check(name: &str, code: u16, short: bool) {
         get("shared_agree") >= f64::from(t.shared_agree_min),
         "{name}: {e:?}"
     );
+    assert!(
+        get("shared_fine") >= f64::from(t.shared_fine_min),
+        "{name}: {e:?}"
+    );
     if let Some(&pitch) = e.get("pitch") {
         assert!(pitch.abs() <= f64::from(t.pitch_max), "{name}: {e:?}");
     }

@@ -303,6 +303,7 @@ fn tuning_from_env() -> Tuning {
                 "mid_agree" => t.mid_agree = x,
                 "distinct_fine" => t.distinct_fine = x,
                 "shared_agree_min" => t.shared_agree_min = x,
+                "shared_fine_min" => t.shared_fine_min = x,
                 "fine_base" => t.fine_base = x,
                 "fine_slope" => t.fine_slope = x,
                 "rival_margin" => t.rival_margin = x,
