@@ -737,15 +737,15 @@ impl Matcher {
     /// stream's own state is left as it is.
     pub fn final_match(&self) -> Option<Match> {
         let last = self.n.checked_sub(1)?;
-        if self.trackers.iter().all(|t| t.evaluated_to >= last) {
-            return self.commit_candidate(true);
+        if self.trackers.iter().any(|t| t.evaluated_to < last) {
+            let mut m = self.clone();
+            if m.score_last_window(last) {
+                if let Some(found) = m.commit_candidate(true) {
+                    return Some(found);
+                }
+            }
         }
-        let mut m = self.clone();
-        if !m.score_last_window(last) {
-            return self.commit_candidate(true);
-        }
-        m.commit_candidate(true)
-            .or_else(|| self.commit_candidate(true))
+        self.commit_candidate(true)
     }
 
     /// Scores each tracker's window ending at the stream's last frame, `last`: windows are
