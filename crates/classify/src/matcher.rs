@@ -1707,18 +1707,19 @@ impl Matcher {
         Some(cw.value(PAIR_MIN_FRAMES)? - co.value(PAIR_MIN_FRAMES)?)
     }
 
-    /// Whether a `clear` winner `w` (`short`: on the short path) is told apart from rival `o`: the
-    /// call is clearly nearer `w`'s words than `o`'s where the two references differ
-    /// ([`Matcher::pairwise`] at least [`Tuning::pair_margin`]). The ring holds only 2.56 s, and in
-    /// a long run the words that tell the two apart can have left it (they came first, and the
-    /// rival's tracker started on the phrase the two share after them). Then the margin last
-    /// measured while the ring held them decides, remembered for `w`'s run; if it never was (the
-    /// rival's tracker started after they had left), a run heard closely throughout (mean window
-    /// score at least [`TOLD_MEAN`]) needs [`PAIR_MIN_FRAMES`] good frames where `o`'s reference,
-    /// at `o`'s alignment, says other words; a short-path winner is then not told apart (a
-    /// carrier's prompt got 2101/cm past a 2112/cm tracker that way, on a voice-B draw, seed 978).
-    /// The margin is measured (and remembered) for a winner not yet clear too: it can be clear by
-    /// the time the words that told them apart are gone.
+    /// Whether a `clear` winner `w` (`short`: on the short path) is told apart from rival
+    /// `o`: the call is clearly nearer `w`'s words than `o`'s where the two references
+    /// differ ([`Matcher::pairwise`] at least [`Tuning::pair_margin`]). The ring holds only
+    /// 2.56 s, and in a long run the words that tell the two apart can have left it (they
+    /// came first, and the rival's tracker started on the phrase the two share after them).
+    /// Then the margin last measured while the ring held them decides, remembered for `w`'s
+    /// run; if it never was (the rival's tracker started after they had left), a run heard
+    /// closely throughout (mean window score at least [`TOLD_MEAN`]) needs
+    /// [`PAIR_MIN_FRAMES`] good frames where `o`'s reference, at `o`'s alignment, says
+    /// other words; a short-path winner is then not told apart (a carrier's prompt got
+    /// 2101/cm past a 2112/cm tracker that way, on a voice-B draw, seed 978). The margin is
+    /// measured (and remembered) for a winner not yet clear too: it can be clear by the
+    /// time the words that told them apart are gone.
     fn told_apart(&self, w: &Tracker, o: &Tracker, clear: bool, short: bool) -> bool {
         match self.pairwise_seen(w, o) {
             Some(margin) => clear && margin >= self.tuning.pair_margin,

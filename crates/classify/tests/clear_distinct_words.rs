@@ -7,28 +7,17 @@
 
 mod common;
 
-use common::stream_regress;
-use tonegate_classify::{Code, Tuning};
-
-/// Heard as `code` while streaming.
-fn heard_while_streaming(name: &str, code: u16) {
-    let now = stream_regress(name, Tuning::default()).map(|d| d.code);
-    assert_eq!(now, Some(Code::new(code)), "{name}: heard as {now:?}");
-}
+use common::{check_near_hit_streaming, heard_while_streaming};
+use tonegate_classify::Tuning;
 
 /// Heard as `code` while streaming, and not when every run needs the full margin (or the
 /// file tests nothing).
 fn check_heard(name: &str, code: u16) {
-    heard_while_streaming(name, code);
     let full_margin = Tuning {
         strong_rival_contrast: Tuning::default().rival_contrast,
         ..Tuning::default()
     };
-    assert_eq!(
-        stream_regress(name, full_margin).map(|d| d.code),
-        None,
-        "{name}: with the full margin it must get no code, or this tests nothing"
-    );
+    check_near_hit_streaming(name, full_margin, code);
 }
 
 /// 2109/ct ("…已关机"), 0.8 s into it after a ringback cycle, cut 2.1 s after its onset:

@@ -6,8 +6,8 @@
 
 mod common;
 
-use common::{check_near_miss, stream_regress};
-use tonegate_classify::{Code, Tuning};
+use common::{check_near_hit_streaming, check_near_miss};
+use tonegate_classify::Tuning;
 
 /// 2101/ct ("您好，您所拨的号码正在通话中，请稍后再拨。…") 2.45 s into its cycle, after two
 /// ringback cycles, through μ-law at 24 dB SNR with 3.2 % of packets lost
@@ -20,18 +20,11 @@ use tonegate_classify::{Code, Tuning};
 /// 0.86-1.13.
 #[test]
 fn a_short_winner_clearly_nearer_where_the_two_differ_outweighs_a_rival() {
-    let name = "seed963-0196-2101-ct-short-overrule.wav";
-    let d = stream_regress(name, Tuning::default());
-    assert_eq!(d.map(|d| d.code), Some(Code::new(2101)), "{d:?}");
     let never = Tuning {
         short_overrule: false,
         ..Tuning::default()
     };
-    assert_eq!(
-        stream_regress(name, never).map(|d| d.code),
-        None,
-        "without the rule that decides it it must commit nothing, or this tests nothing"
-    );
+    check_near_hit_streaming("seed963-0196-2101-ct-short-overrule.wav", never, 2101);
 }
 
 /// 2107/cu ("…已停机。") through GSM at 6.5 dB SNR with 10.9 % of packets lost

@@ -99,6 +99,24 @@ pub fn check_near_miss(name: &str, loose: Tuning, mistaken_for: u16) {
     check_near_miss_on(&shipped_library(), name, loose, mistaken_for);
 }
 
+/// A regression call committed as `code` while streaming.
+pub fn heard_while_streaming(name: &str, code: u16) {
+    let now = stream_regress(name, Tuning::default()).map(|d| d.code);
+    assert_eq!(now, Some(Code::new(code)), "{name}: heard as {now:?}");
+}
+
+/// [`check_near_hit`] while streaming: committed as `code`, and nothing committed under
+/// `strict` (the rule that decides it turned off), or it tests nothing. The end of the
+/// stream is left out: its tests may hear the call under either.
+pub fn check_near_hit_streaming(name: &str, strict: Tuning, code: u16) {
+    heard_while_streaming(name, code);
+    assert_eq!(
+        stream_regress(name, strict).map(|d| d.code),
+        None,
+        "{name}: without the rule that decides it it must commit nothing, or this tests nothing"
+    );
+}
+
 /// A regression call that must be heard as the announcement `code`, and get no code under
 /// `strict` (the rule that decides it turned off): otherwise it tests nothing.
 pub fn check_near_hit(name: &str, strict: Tuning, code: u16) {
