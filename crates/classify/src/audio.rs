@@ -25,8 +25,15 @@ const MAX_SECONDS: usize = 3600;
 ///
 /// `extension` (e.g. `"wav"`, `"mp3"`) is a hint for the probe; content decides.
 pub fn decode(bytes: &[u8], extension: Option<&str>) -> Result<Vec<i16>> {
-    // symphonia panics on a few impossible headers (a WAV declaring 0 Hz, for one); a bad
-    // file must be an error for its caller, never a crash of the process.
+    // symphonia panics on a WAV declaring 0 Hz: refused here, before it, so that no panic
+    // message reaches the process's standard error.
+    if wav_declares_zero_rate(bytes) {
+        return Err(Error::Corrupt {
+            what: "the WAV header declares 0 Hz",
+        });
+    }
+    // Any other impossible header it panics on: a bad file must be an error for its caller,
+    // never a crash of the process.
     let decoded = std::panic::catch_unwind(|| decode_native(bytes, extension)).map_err(|_| {
         Error::Corrupt {
             what: "decoder rejected the header",
@@ -43,6 +50,30 @@ pub fn decode(bytes: &[u8], extension: Option<&str>) -> Result<Vec<i16>> {
         .into_iter()
         .map(to_i16)
         .collect())
+}
+
+/// Whether `bytes` are a RIFF WAVE file whose `fmt ` chunk gives a sample rate of 0. Only
+/// that one field is read (symphonia reads the rest and says what else is wrong).
+fn wav_declares_zero_rate(bytes: &[u8]) -> bool {
+    if bytes.len() < 12 || &bytes[..4] != b"RIFF" || &bytes[8..12] != b"WAVE" {
+        return false;
+    }
+    let mut at = 12usize;
+    while let Some(header) = bytes.get(at..at + 8) {
+        let size = u32::from_le_bytes([header[4], header[5], header[6], header[7]]) as usize;
+        if &header[..4] == b"fmt " {
+            // The sample rate is the chunk's bytes 4..8 (after the format tag and channels).
+            return bytes
+                .get(at + 12..at + 16)
+                .is_some_and(|rate| rate == [0, 0, 0, 0]);
+        }
+        // Chunks are padded to an even length.
+        let Some(next) = at.checked_add(8 + size + (size & 1)) else {
+            return false;
+        };
+        at = next;
+    }
+    false
 }
 
 fn to_i16(x: f32) -> i16 {
@@ -248,5 +279,29 @@ mod tests {
         let mut riff = wav_bytes(8000, 1, &tone(8000, 450.0, 0.1));
         riff.truncate(30); // header cut inside the fmt chunk
         assert!(decode(&riff, Some("wav")).is_err());
+    }
+
+    #[test]
+    fn a_wav_declaring_zero_hz_is_refused_before_the_decoder() {
+        let mut riff = wav_bytes(8000, 1, &tone(8000, 450.0, 0.1));
+        assert!(!wav_declares_zero_rate(&riff));
+        // The fmt chunk follows the 12-byte RIFF header; its rate is at bytes 24..28.
+        riff[24..28].copy_from_slice(&[0, 0, 0, 0]);
+        assert!(wav_declares_zero_rate(&riff));
+        let err = decode(&riff, Some("wav")).unwrap_err();
+        assert!(
+            matches!(err, Error::Corrupt { what } if what.contains("0 Hz")),
+            "{err}"
+        );
+        // A chunk before the fmt chunk is walked over.
+        let mut with_list = riff[..12].to_vec();
+        with_list.extend_from_slice(b"LIST\x03\x00\x00\x00abc\x00");
+        with_list.extend_from_slice(&riff[12..]);
+        assert!(wav_declares_zero_rate(&with_list));
+        // Sizes that run past the end, or past usize, end the walk without a finding.
+        let mut huge = riff[..12].to_vec();
+        huge.extend_from_slice(b"junk\xff\xff\xff\xff");
+        assert!(!wav_declares_zero_rate(&huge));
+        assert!(!wav_declares_zero_rate(b"RIFF\x00\x00\x00\x00WAVEfmt "));
     }
 }

@@ -14,18 +14,28 @@ pub use tonegate_classify::{code_of_folder, is_no_code_folder};
 /// Audio files the loader reads.
 const EXTENSIONS: [&str; 2] = ["wav", "mp3"];
 
-/// Why a library could not be loaded.
+/// Why a library, or an audio or labels file, could not be loaded.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum LibraryError {
-    /// The folder could not be read.
-    #[error("cannot read library folder {path}: {source}")]
+    /// A folder or file could not be read (the library's, a call's, a labels file).
+    #[error("cannot read {path}: {source}")]
     Io {
         /// The folder or file.
         path: PathBuf,
         /// The OS error.
         #[source]
         source: std::io::Error,
+    },
+    /// An audio file failed to decode. Named for what it is, not as a library file:
+    /// `classify` and `eval` read calls with the same function.
+    #[error("cannot decode {path}: {source}")]
+    Decode {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        #[source]
+        source: tonegate_classify::Error,
     },
     /// A reference file failed to decode or fingerprint.
     #[error("library file {path}: {source}")]
@@ -121,7 +131,7 @@ pub fn read_audio(path: &Path) -> Result<Vec<i16>, LibraryError> {
         source,
     })?;
     let ext = path.extension().and_then(|e| e.to_str());
-    audio::decode(&bytes, ext).map_err(|source| LibraryError::Reference {
+    audio::decode(&bytes, ext).map_err(|source| LibraryError::Decode {
         path: path.to_path_buf(),
         source,
     })
@@ -162,7 +172,11 @@ pub fn load(root: &Path) -> Result<Arc<Library>, LibraryError> {
         .collect();
     let load_one = |i: usize| {
         let (code, path) = &files[i];
-        let pcm = read_audio(path)?;
+        // A reference that does not decode is named as the library's.
+        let pcm = read_audio(path).map_err(|e| match e {
+            LibraryError::Decode { path, source } => LibraryError::Reference { path, source },
+            other => other,
+        })?;
         let name = reference_name(root, path);
         match code {
             Some(c) => Reference::new(*c, name, &pcm),

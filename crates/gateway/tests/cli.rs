@@ -233,6 +233,17 @@ fn unreadable_files_give_error_lines_and_the_others_still_print() {
             lines[i]
         );
         assert_eq!(o.len(), 2, "an error line is {{file, error}}: {}", lines[i]);
+        // The file is a call, not the library's: the error says what failed on it.
+        let error = o["error"].as_str().unwrap_or_default();
+        let want = if i == 1 {
+            "cannot read "
+        } else {
+            "cannot decode "
+        };
+        assert!(
+            error.starts_with(&format!("{want}{}", names[i])) && !error.contains("library"),
+            "{error}"
+        );
     }
 }
 
