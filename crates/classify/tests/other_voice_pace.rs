@@ -1,7 +1,7 @@
 //! Another voice at the recording's pitch is told by its pace (`Tuning::pace_max`): a
 //! channel plays an announcement at the recording's own pace, give or take the spec's
 //! ±1.5 % drift, while another voice reads the same words at its own. A run that fits its
-//! reference clearly better at a pace beyond 3 % is not the recording.
+//! reference clearly better at a pace 2.5 % off or more is not the recording.
 
 mod common;
 
@@ -26,4 +26,23 @@ fn the_same_words_at_another_pace_are_another_voice() {
         ..Tuning::default()
     };
     check_near_miss("seed926-0413-other-voice-same-pitch.wav", pace_off, 2109);
+}
+
+/// The same English words from another voice (espeak `f1`, pitch 72, 172 words a minute)
+/// reading 2107/cu ("对不起，您拨打的用户已停机。Sorry, the subscriber you dialed has been
+/// suspended."), through GSM with pink noise at 24 dB SNR (`make-testdata.sh --seed 1005`,
+/// call 82, a negative). Its run of 2109/cm over "Sorry, the subscriber you dialed" passed
+/// the pitch test (0.025 off) and fit best 2.5 % slower, 0.026 better than within ±1.5 %:
+/// under the 3 % line the test had until then, it got 2109 at 5.8 s.
+#[test]
+fn the_same_words_two_and_a_half_percent_slower_are_another_voice() {
+    let three_percent = Tuning {
+        pace_max: 0.03,
+        ..Tuning::default()
+    };
+    check_near_miss(
+        "seed1005-0082-other-voice-same-pitch.wav",
+        three_percent,
+        2109,
+    );
 }
