@@ -38,7 +38,7 @@ done
 [ "${#seeds[@]}" -gt 0 ] || { echo "no seeds given (try: $0 501-506)" >&2; exit 2; }
 if [ -z "$bin" ]; then
   (cd "$here/.." && cargo build --release -q -p tonegate)
-  bin="$here/../target/release/tonegate"
+  bin="${CARGO_TARGET_DIR:-$here/../target}/release/tonegate"
 fi
 mkdir -p "$out"
 for s in "${seeds[@]}"; do
