@@ -6,10 +6,11 @@
 # draw already there is kept, so a second run with more seeds only draws the new ones.
 # Voice set A is scored with the shipped library (testdata/library), B with voice set B's
 # (testdata/regress/library-b: every --voices b draw has that same library). BIN defaults to
-# the release build, made first with cargo. Per-draw reports (every call not heard right,
-# `eval --verbose`) go to DIR/report-aSEED.txt and DIR/report-bSEED.txt. For each voice set
-# it prints the totals over all its draws, then what the draws allow and how much of it was
-# heard (gen/ceiling.py, with the reports).
+# the release build, made first with cargo. Each draw's calls not heard right (`eval
+# --verbose`) go to DIR/report-aSEED.txt and DIR/report-bSEED.txt, each voice set's figures
+# draw by draw to DIR/summary-a.txt and DIR/summary-b.txt. For each voice set it prints the
+# totals over all its draws, then what the draws allow and how much of it was heard
+# (gen/ceiling.py, with the reports).
 # Needs what make-testdata.sh needs (espeak-ng, sox with libsox-fmt-all, python3 with numpy).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -22,7 +23,7 @@ while [ $# -gt 0 ]; do
     --out) out="$2"; shift 2 ;;
     --tonegate) bin="$2"; shift 2 ;;
     --jobs) jobs="$2"; shift 2 ;;
-    -h|--help) sed -n "2,13p" "$0"; exit 0 ;;
+    -h|--help) sed -n "2,14p" "$0"; exit 0 ;;
     -*) echo "unknown option: $1" >&2; exit 2 ;;
     *-*)
       first="${1%-*}" last="${1#*-}"
@@ -55,17 +56,28 @@ for v in a b; do
   library="$here/library"
   [ "$v" = b ] && library="$here/regress/library-b"
   labels=()
+  for s in "${seeds[@]}"; do
+    labels+=(--labels "$out/$v$s/devset/labels.csv")
+  done
+  # One run scores every draw: each set's figures, then all of them together, on standard
+  # output; `--verbose` lists the calls not heard right on standard error, each line after
+  # its labels file's path when there are several.
+  "$bin" eval --verbose --library "$library" "${labels[@]}" \
+    >"$out/summary-$v.txt" 2>"$out/calls-$v.txt" || { cat "$out/calls-$v.txt" >&2; exit 1; }
   pairs=()
   for s in "${seeds[@]}"; do
-    # (`--verbose` lists the calls on standard error.)
-    "$bin" eval --verbose --library "$library" --labels "$out/$v$s/devset/labels.csv" \
-      >"$out/report-$v$s.txt" 2>&1 || { cat "$out/report-$v$s.txt" >&2; exit 1; }
-    labels+=(--labels "$out/$v$s/devset/labels.csv")
-    pairs+=("$out/$v$s/devset/labels.csv:$out/report-$v$s.txt")
+    l="$out/$v$s/devset/labels.csv"
+    if [ "${#seeds[@]}" -eq 1 ]; then
+      cp "$out/calls-$v.txt" "$out/report-$v$s.txt"
+    else
+      awk -v p="$l: " 'index($0, p) == 1 { print substr($0, length(p) + 1) }' \
+        "$out/calls-$v.txt" >"$out/report-$v$s.txt"
+    fi
+    pairs+=("$l:$out/report-$v$s.txt")
   done
   echo "== voice set ${v^^}, seeds ${seeds[*]}"
-  # Each set, then all of them together: the totals are the last block.
-  "$bin" eval --library "$library" "${labels[@]}" | awk '/^== all/ { all = 1 } all || n == 1' n="${#seeds[@]}"
+  # The totals are the last block (the only one for a single draw).
+  awk '/^== all/ { all = 1 } all || n == 1' n="${#seeds[@]}" "$out/summary-$v.txt"
   # What the draws allow, and what was heard right by how much each call allows
   # (README, *What the data allows*).
   "$bin" library --shared --library "$library" >"$out/shared-$v.txt"
