@@ -103,7 +103,20 @@ pub fn speed(x: &[i16], factor: f64) -> Vec<i16> {
 }
 
 /// `count` synthetic references made deterministically from `recordings`, to grow a library
-/// to a realistic size without shipping more audio.
+/// to a realistic size without shipping more audio: [`synthetic_recordings`], fingerprinted.
+pub fn synthetic_references(
+    recordings: &[(Code, String, Vec<i16>)],
+    count: usize,
+) -> Vec<Reference> {
+    synthetic_recordings(recordings, count)
+        .into_iter()
+        .map(|(code, name, pcm)| Reference::new(code, name, &pcm).expect("synthetic reference"))
+        .collect()
+}
+
+/// `count` synthetic recordings made deterministically from `recordings`, as `(code, name,
+/// samples)`: what [`synthetic_references`] fingerprints, and what `library_files` writes out
+/// as a library folder.
 ///
 /// Variant `k` takes recording `k % n`, plays it at a seeded speed of 0.88-0.97 or 1.03-1.12
 /// (outside the ±1.5 % drift the matcher follows, so it is new sound to the index rather than
@@ -111,10 +124,10 @@ pub fn speed(x: &[i16], factor: f64) -> Vec<i16> {
 /// keeps 4-7 s of it. Variants are assigned round-robin to the 18 codes, whatever their
 /// source. They exist to load the index and the trackers as a large library would; they are
 /// not meant to be recognisable announcements.
-pub fn synthetic_references(
+pub fn synthetic_recordings(
     recordings: &[(Code, String, Vec<i16>)],
     count: usize,
-) -> Vec<Reference> {
+) -> Vec<(Code, String, Vec<i16>)> {
     let codes: Vec<Code> = tonegate_classify::HEARD_CODES
         .iter()
         .filter_map(|(c, _, _)| Code::new(*c))
@@ -138,8 +151,7 @@ pub fn synthetic_references(
                 .copied()
                 .collect();
             let code = codes[k % codes.len()];
-            Reference::new(code, format!("synthetic/{k:04}-{name}@{factor:.3}"), &slice)
-                .expect("synthetic reference")
+            (code, format!("synthetic/{k:04}-{name}@{factor:.3}"), slice)
         })
         .collect()
 }
