@@ -64,9 +64,10 @@ else
     mkdir -p "$lib/$(dirname "$ref")"
     cp "testdata/library/$ref" "$lib/$ref"
     n=$((extra / ${#refs[@]} + (i < extra % ${#refs[@]} ? 1 : 0)))
-    for ((k = 0; k < n; k++)); do
-      factor=$(awk -v j=$((i * 18 + k)) 'BEGIN { x = j * 0.6180339887; printf "%.4f", 0.9 + 0.2 * (x - int(x)) }')
-      sox -R -D "testdata/library/$ref" "$lib/${ref%.wav}-t$k.wav" tempo -s "$factor"
+    mapfile -t factors < <(awk -v i="$i" -v n="$n" 'BEGIN {
+      for (k = 0; k < n; k++) { x = (i * 18 + k) * 0.6180339887; printf "%.4f\n", 0.9 + 0.2 * (x - int(x)) } }')
+    for k in "${!factors[@]}"; do
+      sox -R -D "testdata/library/$ref" "$lib/${ref%.wav}-t$k.wav" tempo -s "${factors[$k]}"
     done
   done
   echo "$count references written to $lib (tempo variants)"
