@@ -8,7 +8,9 @@
 //! - `v`, the fine detail, `S[m] = L[m] - L[m+1]`: sharper (harmonics, formant edges), so it
 //!   tells one voice from another better, but noise, echo and codecs blur it sooner.
 //!
-//! Bands the noise floor dominates are masked out rather than trusted.
+//! Bands the noise floor dominates are masked out rather than trusted. A library reference,
+//! a clean recording, is analysed over a steady background instead (see
+//! [`Frontend::with_background`]).
 
 use std::sync::{Arc, OnceLock};
 
@@ -37,7 +39,8 @@ const NEIGHBOUR: f32 = 0.3;
 pub const SMOOTH: usize = 5;
 const LOW_HZ: f32 = 250.0;
 const HIGH_HZ: f32 = 3400.0;
-const BINS: usize = WINDOW / 2 + 1;
+/// Bins of a window's power spectrum.
+pub(crate) const BINS: usize = WINDOW / 2 + 1;
 /// Scale of the i8 quantisation of `D` (natural-log units).
 const QSCALE: f32 = 8.0;
 /// Per-bin power below which a band counts as digital silence (about -80 dBFS).
@@ -132,6 +135,16 @@ fn hann() -> &'static [f32; WINDOW] {
         }
         w
     })
+}
+
+/// The energy of each band of a window's power spectrum.
+pub(crate) fn band_energy(power: &[f32; BINS]) -> [f32; BANDS] {
+    let edges = band_edges();
+    let mut energy = [0.0f32; BANDS];
+    for (m, e) in energy.iter_mut().enumerate() {
+        *e = power[edges[m]..edges[m + 1]].iter().sum();
+    }
+    energy
 }
 
 /// First bin of each band, plus the end: band `m` is `edges[m]..edges[m + 1]`.
@@ -233,6 +246,8 @@ pub struct Frontend {
     noise_count: u16,
     noise_slot: usize,
     smooth: [f32; BANDS],
+    /// Energy added to each band before the analysis ([`Frontend::with_background`]).
+    background: [f32; BANDS],
     /// Whether voiced frames are given their period ([`Frontend::without_pitch`]).
     pitch: bool,
 }
@@ -268,8 +283,18 @@ impl Frontend {
             noise_count: 0,
             noise_slot: 0,
             smooth: [0.0; BANDS],
+            background: [0.0; BANDS],
             pitch: true,
         }
+    }
+
+    /// This front end with `background[m]` added to band `m`'s energy in every frame before
+    /// the analysis (the fingerprints, the masks; not the level or the tone measures): the
+    /// expected energy of a steady noise under the signal. A library reference is analysed
+    /// so, as if heard a little above such a noise (see `library::REFERENCE_SNR_DB`).
+    pub fn with_background(mut self, background: [f32; BANDS]) -> Self {
+        self.background = background;
+        self
     }
 
     /// This front end without the voice period ([`Analysis::pitch`] stays 0): for a listener
@@ -293,6 +318,23 @@ impl Frontend {
 
     /// Feeds one hop of [`HOP`] samples; `missing` marks concealed loss.
     pub fn push_hop(&mut self, hop: &[i16], missing: bool) -> Analysis {
+        let power = self.power(hop);
+        self.push_power(&power, missing)
+    }
+
+    /// Analyses the next frame from its power spectrum, as [`Frontend::power`] gave it (the
+    /// second half of [`Frontend::push_hop`], for a caller that needs the spectra first).
+    pub(crate) fn push_power(&mut self, power: &[f32; BINS], missing: bool) -> Analysis {
+        let mut a = self.analyse(power, missing);
+        if self.pitch && a.mask != 0 && a.active() {
+            a.pitch = self.pitch(power);
+        }
+        a
+    }
+
+    /// The power spectrum of the window ending with `hop` (the first half of
+    /// [`Frontend::push_hop`]: the window's history moves on, the analysis does not).
+    pub(crate) fn power(&mut self, hop: &[i16]) -> [f32; BINS] {
         debug_assert_eq!(hop.len(), HOP);
         self.history.copy_within(HOP.., 0);
         for (h, &x) in self.history[WINDOW - HOP..].iter_mut().zip(hop) {
@@ -308,18 +350,14 @@ impl Frontend {
         for (p, c) in power.iter_mut().zip(&self.spectrum) {
             *p = c.norm_sqr();
         }
-        let mut a = self.analyse(&power, missing);
-        if self.pitch && a.mask != 0 && a.active() {
-            a.pitch = self.pitch(&power);
-        }
-        a
+        power
     }
 
     fn analyse(&mut self, power: &[f32; BINS], missing: bool) -> Analysis {
         let edges = band_edges();
-        let mut energy = [0.0f32; BANDS];
-        for (m, e) in energy.iter_mut().enumerate() {
-            *e = power[edges[m]..edges[m + 1]].iter().sum();
+        let mut energy = band_energy(power);
+        for (e, b) in energy.iter_mut().zip(&self.background) {
+            *e += b;
         }
         let (total, peak_share) = total_and_peak_share(power);
         let tone: f32 = power[TONE_BINS].iter().sum();

@@ -7,8 +7,8 @@
 //! printed (`cargo test -p tonegate-classify --test devset_floors -- --nocapture`).
 //!
 //! Measured when last set (the classifier is deterministic; `tonegate eval` gives the same):
-//! announcements 241/300 (80.3 %), tones 60/60, false codes on negatives 0/133, wrong codes
-//! 0/301, no wrong code on an announcement.
+//! announcements 247/300 (82.3 %), tones 60/60, false codes on negatives 0/133, wrong codes
+//! 0/307, no wrong code on an announcement.
 //!
 //! The announcement floor was lowered once, from 0.60, on purpose: the library gained
 //! known carrier prompts without a code and the context check stopped forgetting, which
@@ -22,7 +22,8 @@
 //! call's words decide (227 → 232 right); left there when only a clear winner came to
 //! outweigh such a rival (231 right; +8 and +16 of 1800 on fresh draws, voice sets A, B).
 //! Raised to 0.78 when a run of 2 s stopped needing the words before it to agree (238 → 241
-//! right; +28 and +15 of 2400 on fresh draws).
+//! right; +28 and +15 of 2400 on fresh draws). Raised to 0.80 when the references came to
+//! be analysed over a background (243 → 247 right; +119 and +137 of 3600 on fresh draws).
 
 mod common;
 
@@ -33,8 +34,8 @@ use tonegate_classify::{Classifier, Label};
 
 /// Tone calls with the right code and label: at least this share. Measured: 60/60.
 const MIN_TONE_ACCURACY: f64 = 0.98;
-/// Announcement calls given the right code: at least this share. Measured: 80.3 %.
-const MIN_ANNOUNCEMENT_ACCURACY: f64 = 0.78;
+/// Announcement calls given the right code: at least this share. Measured: 82.3 %.
+const MIN_ANNOUNCEMENT_ACCURACY: f64 = 0.80;
 /// Emitted codes that are wrong (wrong announcement code, or any code on a negative): at most
 /// this share. Measured: 0 %; the goal is 0.3 %.
 const MAX_WRONG_CODE_RATE: f64 = 0.003;

@@ -9,13 +9,13 @@
 
 mod common;
 
-use common::{read_audio, shipped_library, testdata};
+use common::{read_audio, regress_library, testdata};
 use tonegate_classify::{Classifier, Code, Label, Tuning, FRAME_SAMPLES};
 
 /// The stream commits nothing, and `finish` gives `code` at its last whole frame.
 fn check_heard_at_the_end(name: &str, code: u16, tuning: Tuning) {
     let pcm = read_audio(&testdata().join("regress").join(name));
-    let mut c = Classifier::with_tuning(shipped_library(), tuning);
+    let mut c = Classifier::with_tuning(regress_library(), tuning);
     let streamed = pcm
         .chunks(FRAME_SAMPLES)
         .filter_map(|f| c.push_samples(f))
