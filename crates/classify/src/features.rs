@@ -289,9 +289,10 @@ impl Frontend {
     }
 
     /// This front end with `background[m]` added to band `m`'s energy in every frame before
-    /// the analysis (the fingerprints, the masks; not the level or the tone measures): the
-    /// expected energy of a steady noise under the signal. A library reference is analysed
-    /// so, as if heard a little above such a noise (see `library::REFERENCE_SNR_DB`).
+    /// the analysis (what the fingerprints, the masks and the SNR are read from; the level
+    /// and the tone measures read the spectrum itself): the expected energy of a steady
+    /// noise under the signal. A library reference is analysed so, as if heard a little
+    /// above such a noise (see `library::REFERENCE_SNR_DB`).
     pub fn with_background(mut self, background: [f32; BANDS]) -> Self {
         self.background = background;
         self
