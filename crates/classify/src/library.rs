@@ -70,6 +70,25 @@ fn background(powers: &[[f32; BINS]]) -> [f32; BANDS] {
     sum.map(|s| s * scale)
 }
 
+/// The analysis frames of a reference recording (its first [`MAX_REF_FRAMES`]), over its
+/// [`background`] or not. The spectra come first: the background the frames are analysed
+/// over is the recording's own long-term spectrum.
+fn analyse_reference(
+    samples: &[i16],
+    with_background: bool,
+) -> impl ExactSizeIterator<Item = Analysis> {
+    let mut fe = Frontend::new(false);
+    let powers: Vec<[f32; BINS]> = samples
+        .chunks_exact(HOP)
+        .take(MAX_REF_FRAMES)
+        .map(|hop| fe.power(hop))
+        .collect();
+    if with_background {
+        fe = fe.with_background(background(&powers));
+    }
+    powers.into_iter().map(move |p| fe.push_power(&p, false))
+}
+
 /// Shortest reference accepted, ms.
 const MIN_REF_MS: u64 = 500;
 /// Window hits (distinct windows) at one alignment needed to call two references' phrases shared.
@@ -215,24 +234,13 @@ impl Reference {
                 min_ms: MIN_REF_MS,
             });
         }
-        // The spectra first: the background the frames are analysed over is the recording's
-        // own long-term spectrum.
-        let mut fe = Frontend::new(false);
-        let powers: Vec<[f32; BINS]> = samples
-            .chunks_exact(HOP)
-            .take(MAX_REF_FRAMES)
-            .map(|hop| fe.power(hop))
-            .collect();
-        if with_background {
-            fe = fe.with_background(background(&powers));
-        }
-        let mut fp = Vec::with_capacity(powers.len());
-        let mut vfp = Vec::with_capacity(powers.len());
-        let mut mv = Vec::with_capacity(powers.len());
-        let mut mask = Vec::with_capacity(powers.len());
-        let mut pitch = Vec::with_capacity(powers.len());
-        for power in &powers {
-            let a = fe.push_power(power, false);
+        let analyses = analyse_reference(samples, with_background);
+        let mut fp = Vec::with_capacity(analyses.len());
+        let mut vfp = Vec::with_capacity(analyses.len());
+        let mut mv = Vec::with_capacity(analyses.len());
+        let mut mask = Vec::with_capacity(analyses.len());
+        let mut pitch = Vec::with_capacity(analyses.len());
+        for a in analyses {
             let m = matchable_mask(&a);
             fp.push(masked(&a.d, m));
             vfp.push(masked(&a.v, m));
@@ -1189,15 +1197,9 @@ mod tests {
     /// The largest envelope value of `samples`' frames (after the first second), analysed
     /// as a reference is, over its background or not.
     fn largest_swing(samples: &[i16], with_background: bool) -> i8 {
-        let mut fe = Frontend::new(false);
-        let powers: Vec<[f32; BINS]> = samples.chunks_exact(HOP).map(|h| fe.power(h)).collect();
-        if with_background {
-            fe = fe.with_background(background(&powers));
-        }
-        let analyses: Vec<Analysis> = powers.iter().map(|p| fe.push_power(p, false)).collect();
-        analyses[100..]
-            .iter()
-            .flat_map(|a| a.d.iter().map(|d| d.saturating_abs()))
+        analyse_reference(samples, with_background)
+            .skip(100)
+            .flat_map(|a| a.d.map(|d| d.saturating_abs()))
             .max()
             .unwrap_or(0)
     }
