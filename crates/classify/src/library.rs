@@ -175,6 +175,9 @@ pub struct Reference {
     /// Other codes' references that say some of the same words: (reference, frame offset
     /// from this reference's frames to theirs), strongest first (see [`Reference::rivals`]).
     pub(crate) alignments: Vec<Rival>,
+    /// The verified shared intervals with the other reference that says each (see
+    /// [`Sibling`]).
+    pub(crate) siblings: Vec<Sibling>,
     /// End frame of each indexed window descriptor (every `REF_STEP` frames, where at least
     /// half the frames carry speech).
     ends: Vec<u16>,
@@ -260,6 +263,7 @@ impl Reference {
             shared: Vec::new(),
             shared_with: Vec::new(),
             alignments: Vec::new(),
+            siblings: Vec::new(),
             ends,
             keys,
         })
@@ -669,10 +673,11 @@ impl Library {
         };
         let codes: Vec<Option<Code>> = lib.refs.iter().map(|r| r.code).collect();
         let shared = collect_jobs(&for_each, lib.refs.len(), |i| lib.shared_of(i, &codes));
-        for (r, (s, with, alignments)) in lib.refs.iter_mut().zip(shared) {
+        for (r, (s, with, alignments, siblings)) in lib.refs.iter_mut().zip(shared) {
             r.shared = s;
             r.shared_with = with;
             r.alignments = alignments;
+            r.siblings = siblings;
         }
         lib
     }
@@ -735,14 +740,10 @@ impl Library {
     /// correlating the two clean references; and the alignments found, strongest first.
     /// `codes[j]` is reference `j`'s code. A reference without a code never decides, so it
     /// needs neither.
-    fn shared_of(
-        &self,
-        i: usize,
-        codes: &[Option<Code>],
-    ) -> (Vec<(u32, u32)>, Vec<SharedWith>, Vec<Rival>) {
+    fn shared_of(&self, i: usize, codes: &[Option<Code>]) -> Shared {
         let r = &self.refs[i];
         if r.code.is_none() {
-            return (Vec::new(), Vec::new(), Vec::new());
+            return (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         }
         let low = (1u32 << self.bits) - 1;
         // Every hit as (other reference, offset bin of 4 frames, window end), packed into one
@@ -783,6 +784,7 @@ impl Library {
         }
         // Every interval found, with the code and alignment that say it.
         let mut out_with: Vec<SharedWith> = Vec::new();
+        let mut siblings: Vec<Sibling> = Vec::new();
         let mut marked = vec![false; r.frames()];
         let mut candidates: Vec<Candidate> = Vec::new();
         for (gi, &(other_i, bin, first, len)) in groups.iter().enumerate() {
@@ -891,6 +893,12 @@ impl Library {
                                 code,
                                 offset: offset as i32,
                             });
+                            siblings.push(Sibling {
+                                start: a,
+                                end: b,
+                                reference: other_i,
+                                offset: offset as i32,
+                            });
                         }
                         run_start = None;
                     }
@@ -923,7 +931,9 @@ impl Library {
             })
             .copied()
             .collect();
-        (kept, with, alignments)
+        siblings.sort_unstable_by_key(|w| (w.start, w.end, w.reference, w.offset));
+        siblings.dedup();
+        (kept, with, alignments, siblings)
     }
 }
 
@@ -937,6 +947,29 @@ pub(crate) fn touch_first(buckets: &[&[Posting]]) {
         .filter_map(|b| b.first())
         .fold(0u16, |x, p| x ^ p.frame);
     std::hint::black_box(touched);
+}
+
+/// What [`Library::shared_of`] finds for a reference: its shared intervals, each with the
+/// code and alignment that say it, its rivals, and each interval with the reference that
+/// says it.
+type Shared = (Vec<(u32, u32)>, Vec<SharedWith>, Vec<Rival>, Vec<Sibling>);
+
+/// A verified shared interval `[start, end)` of a reference's frames with the other
+/// reference that says it and the alignment (frame offset from this reference to it): where
+/// a call follows this reference, it follows that one too, until their words part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Sibling {
+    pub(crate) start: u32,
+    pub(crate) end: u32,
+    pub(crate) reference: u16,
+    pub(crate) offset: i32,
+}
+
+impl Sibling {
+    /// Whether frame `at` of this reference lies in the interval.
+    pub(crate) fn holds(&self, at: i64) -> bool {
+        i64::from(self.start) <= at && at < i64::from(self.end)
+    }
 }
 
 /// An interval `[start, end)` of a reference's frames that another reference also says,
@@ -1274,19 +1307,21 @@ mod tests {
             shared: Vec::new(),
             shared_with: Vec::new(),
             alignments: Vec::new(),
+            siblings: Vec::new(),
             ends,
             keys,
         }
     }
 
-    #[test]
-    fn the_library_is_the_same_however_its_jobs_run() {
-        // Six references of three codes, each saying a stretch of the previous one.
+    /// Six references of three codes (`BUSY`, `NETWORK_BUSY`, `EMPTY_NUMBER`, then again),
+    /// each saying frames 350..550 of the one before at its own frames 100..300; `seed`
+    /// draws their sounds.
+    fn six_sharing_references(seed: u64) -> Vec<Reference> {
         let codes = [Code::BUSY, Code::NETWORK_BUSY, Code::EMPTY_NUMBER];
         let sounds: Vec<_> = (0..6)
-            .map(|k| frames(700 + 50 * k, 20 + k as u64))
+            .map(|k| frames(700 + 50 * k, seed + k as u64))
             .collect();
-        let refs: Vec<Reference> = (0..6)
+        (0..6)
             .map(|k| {
                 let (mut fp, mut mask) = sounds[k].clone();
                 let (pfp, pmask) = &sounds[(k + 5) % 6];
@@ -1294,7 +1329,12 @@ mod tests {
                 mask[100..300].copy_from_slice(&pmask[350..550]);
                 from_frames(codes[k % 3], fp, mask)
             })
-            .collect();
+            .collect()
+    }
+
+    #[test]
+    fn the_library_is_the_same_however_its_jobs_run() {
+        let refs = six_sharing_references(20);
         let serial = Library::new(refs.clone());
         // Backwards, and every third job left out (the library then runs it itself).
         let other = Library::new_with(refs, |jobs, run| {
@@ -1308,6 +1348,42 @@ mod tests {
             assert!(!a.shared_intervals().is_empty(), "{}", a.name());
             assert_eq!(a.shared_intervals(), b.shared_intervals(), "{}", a.name());
             assert_eq!(a.alignments, b.alignments, "{}", a.name());
+            assert_eq!(a.siblings, b.siblings, "{}", a.name());
+        }
+    }
+
+    #[test]
+    fn a_sibling_names_the_reference_that_says_the_shared_words_and_where() {
+        // Each reference's sibling at its frames 100..300 is the one before, 250 frames on;
+        // and it is the sibling of the one after at its own frames 350..550, 250 frames back.
+        let lib = Library::new(six_sharing_references(40));
+        for (k, r) in lib.references().iter().enumerate() {
+            let near = |s: &Sibling, other: usize, offset: i32| {
+                usize::from(s.reference) == other
+                    && i64::from(s.offset - offset).abs() <= SAME_ALIGNMENT
+            };
+            let before = (k + 5) % 6;
+            let after = (k + 1) % 6;
+            let says = r.siblings.iter().find(|s| near(s, before, 250));
+            let said = r.siblings.iter().find(|s| near(s, after, -250));
+            assert!(
+                says.is_some_and(|s| s.holds(110) && s.holds(290) && !s.holds(400)),
+                "{k}: {:?}",
+                r.siblings
+            );
+            assert!(
+                said.is_some_and(|s| s.holds(360) && s.holds(540) && !s.holds(200)),
+                "{k}: {:?}",
+                r.siblings
+            );
+            // No other reference is named (the one three on has its code).
+            assert!(
+                r.siblings
+                    .iter()
+                    .all(|s| s.reference as usize == before || s.reference as usize == after),
+                "{k}: {:?}",
+                r.siblings
+            );
         }
     }
 
