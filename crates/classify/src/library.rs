@@ -782,8 +782,7 @@ impl Library {
             groups.push((other, bin, g, h - g));
             g = h;
         }
-        // Every interval found, with the code and alignment that say it.
-        let mut out_with: Vec<SharedWith> = Vec::new();
+        // Every interval found, with the reference and alignment that say it.
         let mut siblings: Vec<Sibling> = Vec::new();
         let mut marked = vec![false; r.frames()];
         let mut candidates: Vec<Candidate> = Vec::new();
@@ -858,7 +857,7 @@ impl Library {
                 (lo + 1 - WINDOW_FRAMES as i64).max(0) as u32,
                 (hi + 1) as u32,
             );
-            if out_with
+            if siblings
                 .iter()
                 .any(|w| w.start <= span_a && span_b <= w.end)
             {
@@ -887,12 +886,6 @@ impl Library {
                         if f - a >= SHARED_MIN_RUN {
                             let a = (a as i64 - SHARED_MARGIN).max(0) as u32;
                             let b = (f as i64 + SHARED_MARGIN).min(r.frames() as i64) as u32;
-                            out_with.push(SharedWith {
-                                start: a,
-                                end: b,
-                                code,
-                                offset: offset as i32,
-                            });
                             siblings.push(Sibling {
                                 start: a,
                                 end: b,
@@ -907,6 +900,16 @@ impl Library {
             }
         }
         // The intervals alone, whoever says them.
+        // With the code that says each.
+        let mut out_with: Vec<SharedWith> = siblings
+            .iter()
+            .map(|s| SharedWith {
+                start: s.start,
+                end: s.end,
+                code: codes[s.reference as usize],
+                offset: s.offset,
+            })
+            .collect();
         let mut out: Vec<(u32, u32)> = out_with.iter().map(|w| (w.start, w.end)).collect();
         out.sort_unstable();
         out.dedup();
