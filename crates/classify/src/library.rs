@@ -899,8 +899,7 @@ impl Library {
                 }
             }
         }
-        // The intervals alone, whoever says them.
-        // With the code that says each.
+        // Each interval with the code that says it.
         let mut out_with: Vec<SharedWith> = siblings
             .iter()
             .map(|s| SharedWith {
@@ -910,6 +909,7 @@ impl Library {
                 offset: s.offset,
             })
             .collect();
+        // The intervals alone, whoever says them.
         let mut out: Vec<(u32, u32)> = out_with.iter().map(|w| (w.start, w.end)).collect();
         out.sort_unstable();
         out.dedup();

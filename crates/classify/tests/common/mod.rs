@@ -101,8 +101,13 @@ pub fn regress_library() -> Arc<Library> {
 /// [`classify_regress`]'s decision if the stream committed it, before its end (`None` if
 /// only the end-of-stream tests would give one).
 pub fn stream_regress(name: &str, tuning: Tuning) -> Option<Decision> {
+    stream_regress_on(&regress_library(), name, tuning)
+}
+
+/// [`stream_regress`] on another library.
+pub fn stream_regress_on(library: &Arc<Library>, name: &str, tuning: Tuning) -> Option<Decision> {
     let pcm = read_audio(&testdata().join("regress").join(name));
-    Classifier::with_tuning(regress_library(), tuning).push_samples(&pcm)
+    Classifier::with_tuning(Arc::clone(library), tuning).push_samples(&pcm)
 }
 
 /// A regression call that must give no code, and `mistaken_for` under `loose` (its guard
