@@ -7,8 +7,8 @@
 
 mod common;
 
-use common::{classify_regress_on, library_at, stream_regress_on, testdata};
-use tonegate_classify::{Code, Label, Tuning};
+use common::{check_streaming_hit_on, library_at, testdata};
+use tonegate_classify::Tuning;
 
 const CALL: &str = "seed1001b-0155-2118-ct-sibling.wav";
 
@@ -22,20 +22,10 @@ const CALL: &str = "seed1001b-0155-2118-ct-sibling.wav";
 /// at the alignment the library measured, and the call is heard at 2.72 s.
 #[test]
 fn a_tracker_of_the_shared_greeting_brings_in_the_code_the_call_goes_on_to_say() {
-    let library = library_at(&testdata().join("regress/library-b"));
-    let d =
-        stream_regress_on(&library, CALL, Tuning::default()).expect("committed while streaming");
-    assert_eq!(d.code, Code::new(2118), "{d:?}");
-    assert_eq!(d.label, Label::Announcement);
     let without = Tuning {
         siblings: false,
         ..Tuning::default()
     };
-    let streaming = stream_regress_on(&library, CALL, without);
-    let end = classify_regress_on(&library, CALL, without);
-    assert_eq!(
-        (streaming.map(|d| d.code), end.code),
-        (None, None),
-        "without siblings the call must get no code, or this tests nothing"
-    );
+    let library = library_at(&testdata().join("regress/library-b"));
+    check_streaming_hit_on(&library, CALL, without, 2118);
 }

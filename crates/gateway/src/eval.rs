@@ -296,6 +296,8 @@ fn tuning_from_env() -> Tuning {
                 "good" => t.good = x,
                 "commit_mean" => t.commit_mean = x,
                 "min_run" => t.min_run = x as u32,
+                "noisy_db" => t.noisy_db = x,
+                "noisy_fails" => t.noisy_fails = x as u8,
                 "min_distinct" => t.min_distinct = x as u32,
                 "short_distinct" => t.short_distinct = x as u32,
                 "short_agree" => t.short_agree = x,

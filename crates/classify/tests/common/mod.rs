@@ -134,6 +134,23 @@ pub fn check_near_hit_streaming(name: &str, strict: Tuning, code: u16) {
     );
 }
 
+/// On `library`: a regression call committed while streaming as the announcement `code`,
+/// and under `strict` (the rule that decides it turned off) given no code, while streaming
+/// or at the end of the stream: otherwise it tests nothing.
+pub fn check_streaming_hit_on(library: &Arc<Library>, name: &str, strict: Tuning, code: u16) {
+    let d = stream_regress_on(library, name, Tuning::default())
+        .unwrap_or_else(|| panic!("{name}: committed nothing while streaming"));
+    assert_eq!(d.code, Code::new(code), "{name}: {d:?}");
+    assert_eq!(d.label, Label::Announcement, "{name}");
+    let streaming = stream_regress_on(library, name, strict);
+    let end = classify_regress_on(library, name, strict);
+    assert_eq!(
+        (streaming.map(|d| d.code), end.code),
+        (None, None),
+        "{name}: without the rule that decides it it must get no code, or this tests nothing"
+    );
+}
+
 /// A regression call that must be heard as the announcement `code`, and get no code under
 /// `strict` (the rule that decides it turned off): otherwise it tests nothing.
 pub fn check_near_hit(name: &str, strict: Tuning, code: u16) {
