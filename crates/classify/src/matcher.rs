@@ -6,14 +6,16 @@
 //! shares with another reference, that other reference at the alignment the library
 //! measured between the two (the index's votes for it may never come in noise). A tracker
 //! scores 200 ms windows of the call against the reference every 100 ms (following a ±1.5 %
-//! speed drift by small shifts) and keeps the run of consecutive agreeing speech. A tracker may commit when its run is long, agrees well,
-//! reaches beyond every phrase its reference shares with another code, agrees better with its
-//! reference than with any other code's reference aligned where the two say the same words
-//! (the difference can come only from the words that tell them apart), and, where the call
-//! spoke just before the run, agrees there too (a prompt reusing the reference's words in
-//! another sentence matches only in the middle). Another voice reading the reference's words
-//! is told by the fine detail, the pitch and the pace (the recording is played at its own
-//! pace, give or take the spec's drift).
+//! speed drift by small shifts) and keeps the run of consecutive agreeing speech; missed
+//! windows in a row end it (two, or [`Tuning::noisy_fails`] in a noisy call). A tracker may
+//! commit when its run is long, agrees well, reaches beyond every phrase its reference
+//! shares with another code, agrees better with its reference than with any other code's
+//! reference aligned where the two say the same words (the difference can come only from
+//! the words that tell them apart), and, where the call spoke just before the run, agrees
+//! there too (a prompt reusing the reference's words in another sentence matches only in
+//! the middle). Another voice reading the reference's words is told by the fine detail, the
+//! pitch and the pace (the recording is played at its own pace, give or take the spec's
+//! drift).
 
 use std::sync::Arc;
 
@@ -33,6 +35,8 @@ const SPAWN_VOTES: u16 = 4;
 /// Siblings asked for per frame at most (see [`Matcher::push`]); a frame rarely finds more
 /// than a few.
 const SIBLINGS: usize = 16;
+/// Missed windows in a row that end a run, but in a noisy call ([`Tuning::noisy_fails`]).
+const MISSES: u8 = 2;
 /// A tracker asks for its siblings in the last this many frames of the phrase they share,
 /// where their words are about to part. Asked throughout the phrase (and allowed to evict
 /// the weakest tracker), siblings gave about as many calls heard right (+24 and +154 of
@@ -121,8 +125,8 @@ enum Print {
 /// Thresholds of the decision. See `Tuning::default` for the values and their reasons.
 #[derive(Debug, Clone, Copy)]
 pub struct Tuning {
-    /// A window scoring below this is a miss; two in a row end a run ([`Tuning::noisy_fails`]
-    /// in a noisy call).
+    /// A window scoring below this is a miss; two in a row end a run
+    /// ([`Tuning::noisy_fails`] in a noisy call).
     pub fail: f32,
     /// A window scoring at least this counts its frames as evidence.
     pub good: f32,
@@ -134,8 +138,8 @@ pub struct Tuning {
     /// over the noise floor's minimum statistics, `Analysis::snr_db`; 0: no call is noisy)
     /// is noisy: there a run ends on [`Tuning::noisy_fails`] missed windows in a row.
     pub noisy_db: f32,
-    /// Missed windows in a row that end a run in a noisy call ([`Tuning::noisy_db`]); two
-    /// end it in any other.
+    /// Missed windows in a row that end a run in a noisy call ([`Tuning::noisy_db`]); two end it
+    /// in any other.
     pub noisy_fails: u8,
     /// Well-matched speech frames outside each shared phrase needed to commit.
     pub min_distinct: u32,
@@ -177,7 +181,7 @@ pub struct Tuning {
     /// rival, and the trackers of a carrier's other codes that follow the greeting they all
     /// share keep calls from a code that every other test gave them.
     pub short_overrule: bool,
-    /// A tracker whose window agrees in the last [`SIBLING_LEAD`] frames of a phrase its
+    /// A tracker whose window agrees in the last `SIBLING_LEAD` frames of a phrase its
     /// reference shares with another reference asks for a tracker of that one too (its
     /// sibling), at the alignment the library measured between the two, into a free slot.
     /// `false`: only the index's votes start trackers.
@@ -1206,7 +1210,11 @@ impl Matcher {
         let mut memo = tr.block;
         let (scores, any_ref, used_best) = self.window_scores(r, tr.offset, end, &mut memo);
         let tuning = self.tuning;
-        let misses = if self.noisy() { tuning.noisy_fails } else { 2 };
+        let misses = if self.noisy() {
+            tuning.noisy_fails
+        } else {
+            MISSES
+        };
         let tr = &mut self.trackers[t];
         tr.evaluated_to = end;
         tr.block = memo;
