@@ -324,6 +324,7 @@ fn tuning_from_env() -> Tuning {
                 "max_rivals" => t.max_rivals = x as usize,
                 "context_min" => t.context_min = x,
                 "context_waive" => t.context_waive = x as u32,
+                "noisy_context_waive" => t.noisy_context_waive = x as u32,
                 "rival_silence_disagrees" => t.rival_silence_disagrees = x != 0.0,
                 "distinct_agree" => t.distinct_agree = x,
                 "short_relative" => t.short_relative = x,
