@@ -1,9 +1,9 @@
 //! Where the call spoke just before a run, the run must agree there too
 //! (`Tuning::context_min`): a prompt reusing an announcement's words, or another voice, matches
 //! the reference only for a while. A run of 2 s or more no longer needs it
-//! (`Tuning::context_waive`): in noise the words just before a run agree poorly with the very
-//! words the run goes on to follow. Two calls of held-out draws (`testdata/regress/`), on the
-//! shipped library.
+//! (`Tuning::context_waive`; 1.5 s in a noisy call, `Tuning::noisy_context_waive`): in noise
+//! the words just before a run agree poorly with the very words the run goes on to follow.
+//! Two calls of held-out draws (`testdata/regress/`), on the shipped library.
 
 mod common;
 
@@ -21,6 +21,7 @@ use tonegate_classify::Tuning;
 fn a_long_run_in_noise_needs_no_context() {
     let always = Tuning {
         context_waive: u32::MAX,
+        noisy_context_waive: u32::MAX,
         ..Tuning::default()
     };
     check_near_hit("seed963-0270-2102-cu-context.wav", always, 2102);
@@ -36,6 +37,7 @@ fn a_long_run_in_noise_needs_no_context() {
 fn a_short_run_still_needs_its_context() {
     let waived = Tuning {
         context_waive: 0,
+        noisy_context_waive: 0,
         ..Tuning::default()
     };
     check_near_miss("seed929-0226-other-voice-context.wav", waived, 2109);
