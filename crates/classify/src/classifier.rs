@@ -216,7 +216,7 @@ impl Classifier {
     }
 
     /// The end-of-stream result: the committed decision; else the match the evidence at the
-    /// end allows, every margin measured afresh ([`Matcher::final_match`]), decided at the
+    /// end allows, every margin measured afresh (`Matcher::final_match`), decided at the
     /// last sample; else what was heard, with no code.
     pub fn finish(&self) -> Decision {
         if let Some(d) = self.decision {

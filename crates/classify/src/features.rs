@@ -23,7 +23,7 @@ pub const WINDOW: usize = 256;
 pub const HOP: usize = 80;
 /// Analysis frames per second.
 pub const FRAMES_PER_SECOND: u32 = 100;
-/// Mel bands between [`LOW_HZ`] and [`HIGH_HZ`].
+/// Mel bands between `LOW_HZ` and `HIGH_HZ`.
 pub const BANDS: usize = 25;
 /// Dimensions of the fingerprint vector.
 pub const DIMS: usize = BANDS - 1;

@@ -201,7 +201,7 @@ impl Reference {
 
     /// [`Reference::new`] (`code` given) or [`Reference::no_code`], the recording analysed
     /// as it is, without the background every reference is heard over since 2026-12-07
-    /// ([`REFERENCE_SNR_DB`]): the front end under which the regression calls of the
+    /// (`REFERENCE_SNR_DB`): the front end under which the regression calls of the
     /// crate's tests (`testdata/regress`) were chosen, each to exercise one rule. The tests
     /// that hold those rules to their calls build their libraries so; a library for calls
     /// should not.

@@ -13,7 +13,8 @@
 //! reference aligned where the two say the same words (the difference can come only from
 //! the words that tell them apart), and, where the call spoke just before the run, agrees
 //! there too (a prompt reusing the reference's words in another sentence matches only in
-//! the middle). Another voice reading the reference's words is told by the fine detail, the
+//! the middle; a run of 2 s, or [`Tuning::noisy_context_waive`] in a noisy call, is spared
+//! that test). Another voice reading the reference's words is told by the fine detail, the
 //! pitch and the pace (the recording is played at its own pace, give or take the spec's
 //! drift).
 
@@ -220,7 +221,8 @@ pub struct Tuning {
     /// a prompt reusing the announcement's words matches it only for as long as the words
     /// it reuses, while in noise the words just before a run (where a run broke, or before
     /// the first window scored well enough to start one) agree poorly with the very words
-    /// the run goes on to follow. `u32::MAX` keeps the test for every run.
+    /// the run goes on to follow. In a noisy call [`Tuning::noisy_context_waive`] stands in
+    /// its place; `u32::MAX` in both keeps the test for every run.
     pub context_waive: u32,
     /// The same in a noisy call ([`Tuning::noisy_db`]), where the words before a run agree
     /// poorly however they were said.
@@ -414,14 +416,15 @@ impl Default for Tuning {
             // codes: other voices reading a carrier's words, a carrier's prompts), and at
             // 1.25 s and 1.35 s it let 6 and 3 of them through; from 1.5 s, none.
             context_waive: 200,
-            // 1.5 s in a noisy call: the false codes the test stops ran 1.1-1.35 s (above).
-            // On the 128 draws of seeds 501-506, 924-972 and 1000-1008 (38 400 announcement
-            // calls), +30 heard right and the same 11 bad codes: 27 of the 30 start in the
-            // middle of an announcement (24 after a ringback or SIT prefix) below 12 dB SNR,
-            // their first words left unmatched by the noise. 1.35 s gave +38 and the same bad
-            // codes; 1.2 s +47 and a false code (a negative heard as 2106/cm on a run of
-            // 1.33 s); no test in a noisy call +52 and the same false code. Fresh draws (seeds
-            // 1009-1032, both voice sets, 14 400 calls): +14, the same 3 bad codes.
+            // 1.5 s in a noisy call: the false codes the test stops came on runs under 1.5 s
+            // (above). On the 128 draws of seeds 501-506, 924-972 and 1000-1008 (38 400
+            // announcement calls), +30 heard right and the same 11 bad codes: 27 of the 30
+            // start in the middle of an announcement (24 after a ringback or SIT prefix)
+            // below 12 dB SNR, their first words left unmatched by the noise. 1.35 s gave +38
+            // and the same bad codes; 1.2 s +47 and a false code (a negative heard as 2106/cm
+            // on a run of 1.33 s); no test in a noisy call +52 and the same false code. Fresh
+            // draws (seeds 1009-1032, both voice sets, 14 400 calls): +14, the same 3 bad
+            // codes.
             noisy_context_waive: 150,
             // On 152 draws (seeds 501-506, 701-706, 801-803, 901-906, 924-978, voice sets A
             // and B; 45 600 announcement calls): +229 heard right, 22 fewer (margins that
@@ -854,9 +857,14 @@ impl Matcher {
         kept
     }
 
-    /// Whether the call so far is noisy ([`Tuning::noisy_db`]); not before an active frame.
-    fn noisy(&self) -> bool {
-        self.snr_frames > 0 && self.snr_sum < self.tuning.noisy_db * self.snr_frames as f32
+    /// `noisy` while the call so far is noisy ([`Tuning::noisy_db`]; not before an active
+    /// frame), `clean` otherwise: the one place a threshold is chosen by the call's noise.
+    fn by_noise<T>(&self, noisy: T, clean: T) -> T {
+        if self.snr_frames > 0 && self.snr_sum < self.tuning.noisy_db * self.snr_frames as f32 {
+            noisy
+        } else {
+            clean
+        }
     }
 
     /// Best partial evidence seen: (mean score, speech frames) of the best run.
@@ -1223,11 +1231,7 @@ impl Matcher {
         let mut memo = tr.block;
         let (scores, any_ref, used_best) = self.window_scores(r, tr.offset, end, &mut memo);
         let tuning = self.tuning;
-        let misses = if self.noisy() {
-            tuning.noisy_fails
-        } else {
-            MISSES
-        };
+        let misses = self.by_noise(tuning.noisy_fails, MISSES);
         let tr = &mut self.trackers[t];
         tr.evaluated_to = end;
         tr.block = memo;
@@ -1895,11 +1899,7 @@ impl Matcher {
     /// now rather than taken from its cache (the stream's end).
     fn commit_candidate(&self, fresh: bool) -> Option<Match> {
         let tu = self.tuning;
-        let context_waive = if self.noisy() {
-            tu.noisy_context_waive
-        } else {
-            tu.context_waive
-        };
+        let context_waive = self.by_noise(tu.noisy_context_waive, tu.context_waive);
         let mut winner: Option<(usize, f32, bool, bool)> = None;
         for (i, t) in self.trackers.iter().enumerate() {
             let mean = t.mean();
