@@ -495,11 +495,11 @@ impl Default for Tuning {
             // the lowest such fine agreement was 0.022, then 0.058; the lowest of the eight
             // wrong and false codes there, 0.069.
             // 0.08 since China Unicom's prompt "对不起，请稍候，您拨打的用户正在为您接通" in its
-            // own voice got 2108/cu with 0.056 (seed 1029, voices B, call 225, at 29 dB SNR). Of the 46 745
-            // codes given rightly on 188 draws (seeds 501-506, 924-972, 1000-1038, both voice
-            // sets) none was under 0.03 and two under 0.08, and both calls were heard rightly
-            // with the line at 0.08 too, on a later run; no call of those draws or of seeds
-            // 1039-1041 is heard otherwise.
+            // own voice got 2108/cu with 0.056 (seed 1029, voices B, call 225, at 29 dB
+            // SNR). Of the 46 745 codes given rightly on 188 draws (seeds 501-506, 924-972,
+            // 1000-1038, both voice sets) none was under 0.03 and two under 0.08, and both
+            // calls were heard rightly with the line at 0.08 too, on a later run; no call of
+            // those draws or of seeds 1039-1041 is heard otherwise.
             shared_fine_min: 0.08,
             // 0.09: between the steps of 0.075 and 0.1 (5.3 % and 7.2 %; a channel's
             // ±1.5 % drift is within one step of 0.025). At 0.1 (a run 0.1 off passed, as

@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{check_streaming_hit_on, library_at, testdata};
+use common::{check_streaming_hit_on, library_b_heard};
 use tonegate_classify::Tuning;
 
 const CALL: &str = "seed959b-0402-2104-cm-noisy.wav";
@@ -28,7 +28,7 @@ fn a_run_in_a_noisy_call_survives_two_missed_windows() {
         noisy_db: 0.0,
         ..Tuning::default()
     };
-    let library = library_at(&testdata().join("regress/library-b"));
+    let library = library_b_heard();
     check_streaming_hit_on(&library, CALL, no_call_noisy, 2104);
 }
 
@@ -44,6 +44,6 @@ fn a_long_run_in_a_noisy_call_needs_no_context() {
         noisy_context_waive: Tuning::default().context_waive,
         ..Tuning::default()
     };
-    let library = library_at(&testdata().join("regress/library-b"));
+    let library = library_b_heard();
     check_streaming_hit_on(&library, CONTEXT_CALL, as_in_a_clean_call, 2109);
 }

@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{check_near_miss_on, library_at, shipped_library, testdata};
+use common::{check_near_miss_on, library_b_heard, shipped_library};
 use tonegate_classify::Tuning;
 
 /// The line before: a run four steps off passed.
@@ -38,7 +38,7 @@ fn another_voice_four_pitch_steps_off_gets_no_code() {
 /// intonation: its pitch read 0.1.
 #[test]
 fn a_carrier_prompt_at_another_pitch_gets_no_code() {
-    let library = library_at(&testdata().join("regress/library-b"));
+    let library = library_b_heard();
     check_near_miss_on(
         &library,
         "seed961b-0373-cu-prompt3-pitch.wav",

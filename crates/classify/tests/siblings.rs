@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{check_streaming_hit_on, library_at, testdata};
+use common::{check_streaming_hit_on, library_b_heard};
 use tonegate_classify::Tuning;
 
 const CALL: &str = "seed1001b-0155-2118-ct-sibling.wav";
@@ -26,6 +26,6 @@ fn a_tracker_of_the_shared_greeting_brings_in_the_code_the_call_goes_on_to_say()
         siblings: false,
         ..Tuning::default()
     };
-    let library = library_at(&testdata().join("regress/library-b"));
+    let library = library_b_heard();
     check_streaming_hit_on(&library, CALL, without, 2118);
 }

@@ -88,6 +88,13 @@ pub fn library_b() -> Arc<Library> {
         .clone()
 }
 
+/// Voice set B's library as a call hears it (each reference over its background, as
+/// `Library::load` builds it), built once per test binary.
+pub fn library_b_heard() -> Arc<Library> {
+    static LIBRARY: std::sync::OnceLock<Arc<Library>> = std::sync::OnceLock::new();
+    Arc::clone(LIBRARY.get_or_init(|| library_at(&testdata().join("regress/library-b"))))
+}
+
 /// The shipped library with its references analysed without a background
 /// (`Reference::without_background`): the front end the calls of `testdata/regress/` were
 /// chosen under, each to exercise one rule (with the background most of them no longer come
