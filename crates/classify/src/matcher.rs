@@ -264,8 +264,12 @@ pub struct Tuning {
     /// The call's voice may be at most this far from the reference's in pitch (the median,
     /// over the run's frames voiced in both, of log2 of the ratio of the two frequencies):
     /// another voice reading the same words at the same pace follows both fingerprints, not
-    /// the pitch. `f32::MAX` turns the test off.
+    /// the pitch. `f32::MAX` here and in [`Tuning::short_pitch_max`] turns the test off.
     pub pitch_max: f32,
+    /// [`Tuning::pitch_max`] for a run short of distinguishing words (under
+    /// [`Tuning::min_distinct`]): the fewer words decide, the more the voice's own must
+    /// agree.
+    pub short_pitch_max: f32,
     /// A run that fits its reference best at a pace this far or farther from the
     /// recording's own (a share: 0.03 is 3 % faster or slower), by at least
     /// [`Tuning::pace_gain`] more than at the best pace within the spec's ±1.5 % drift,
@@ -512,6 +516,14 @@ impl Default for Tuning {
             // removes the fundamental, and the pitch read over a run of the recording
             // strays to 0.075 or 0.1 now and then: 54 of the 46 745 codes given rightly).
             pitch_max: 0.09,
+            // 0.0625: between the steps of 0.05 and 0.075 (3.5 % and 5.3 %). At 0.09, China
+            // Unicom's prompt "您拨打的用户已开通炫铃…" in its own voice got 2117/cu on the
+            // middle path at 0.075 (seed 960, voices B, call 416), as it had at 0.1 on seed
+            // 961. On 194 draws (seeds 501-506, 924-972, 1000-1041, both voice sets; 58 200
+            // announcement calls) no other call is heard otherwise; refusing from 0.05 (a
+            // line at 0.0375) stopped no more and lost 7 right codes on 128 of them, and the
+            // line at 0.0625 on every run, long ones too, 5.
+            short_pitch_max: 0.0625,
             // 3 % and 0.025: another voice (espeak `en-us+f1`, 70, against China Mobile's
             // `en-us+f2`, 60: the same pitch, 4.5 % slower) reading 2110/cu's English tail
             // got 2109/cm on seed 926 from "Sorry, the subscriber you dialed", a word no
@@ -2016,7 +2028,12 @@ impl Matcher {
             // Another voice: its pitch is another, wherever the fingerprints agree.
             let pitch = self.pitch_shift(t);
             tracing::trace!(reference = t.reference, pitch, "pitch");
-            if pitch.is_some_and(|p| p.abs() > tu.pitch_max) {
+            let pitch_max = if short {
+                tu.short_pitch_max
+            } else {
+                tu.pitch_max
+            };
+            if pitch.is_some_and(|p| p.abs() > pitch_max) {
                 continue;
             }
             // Another voice at the same pitch: its pace is another.

@@ -28,11 +28,13 @@ fn fine_off() -> Tuning {
 fn check(name: &str, mistaken_for: u16) {
     let both_off = Tuning {
         pitch_max: f32::MAX,
+        short_pitch_max: f32::MAX,
         ..fine_off()
     };
     check_near_miss(name, both_off, mistaken_for);
     let pitch_off = Tuning {
         pitch_max: f32::MAX,
+        short_pitch_max: f32::MAX,
         ..Tuning::default()
     };
     assert_eq!(

@@ -171,6 +171,7 @@ fn a_winner_at_the_edge_of_the_voice_test_does_not_outweigh_a_rival() {
     let name = "seed905-0169-other-voice.wav";
     let no_pitch = Tuning {
         pitch_max: f32::MAX,
+        short_pitch_max: f32::MAX,
         distinct_fine: -1.0,
         ..Tuning::default()
     };

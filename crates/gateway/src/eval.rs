@@ -313,6 +313,7 @@ fn tuning_from_env() -> Tuning {
                 "overrule_fine" => t.overrule_fine = x,
                 "short_overrule" => t.short_overrule = x != 0.0,
                 "pitch_max" => t.pitch_max = x,
+                "short_pitch_max" => t.short_pitch_max = x,
                 "pace_max" => t.pace_max = x,
                 "pace_gain" => t.pace_gain = x,
                 "relative_miss" => t.relative_miss = x,
