@@ -519,10 +519,10 @@ impl Default for Tuning {
             // 0.0625: between the steps of 0.05 and 0.075 (3.5 % and 5.3 %). At 0.09, China
             // Unicom's prompt "您拨打的用户已开通炫铃…" in its own voice got 2117/cu on the
             // middle path at 0.075 (seed 960, voices B, call 416), as it had at 0.1 on seed
-            // 961. On 194 draws (seeds 501-506, 924-972, 1000-1041, both voice sets; 58 200
-            // announcement calls) no other call is heard otherwise; refusing from 0.05 (a
-            // line at 0.0375) stopped no more and lost 7 right codes on 128 of them, and the
-            // line at 0.0625 on every run, long ones too, 5.
+            // 961. On 200 draws (seeds 501-506, 924-972, 1000-1044, both voice sets; 60 000
+            // announcement calls) no other call is heard otherwise. On 128 of them, refusing
+            // short runs from 0.05 (a line at 0.0375) stopped no more and lost 7 right codes,
+            // and 0.0625 for every run, long ones too (`pitch_max`), lost 5.
             short_pitch_max: 0.0625,
             // 3 % and 0.025: another voice (espeak `en-us+f1`, 70, against China Mobile's
             // `en-us+f2`, 60: the same pitch, 4.5 % slower) reading 2110/cu's English tail
