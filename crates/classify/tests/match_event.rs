@@ -127,7 +127,7 @@ fn check(name: &str, code: u16, short: bool) {
     );
     if let Some(&pitch) = e.get("pitch") {
         // A run short of distinguishing words has the closer line.
-        let line = if get("short") == 1.0 {
+        let line = if short {
             t.short_pitch_max
         } else {
             t.pitch_max

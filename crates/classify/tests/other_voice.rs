@@ -11,7 +11,7 @@
 
 mod common;
 
-use common::{check_near_miss, classify_regress};
+use common::{check_near_miss, classify_regress, without_pitch};
 use tonegate_classify::Tuning;
 
 /// Both fine-detail tests off: the run's, and its distinguishing words' (which tells
@@ -26,19 +26,9 @@ fn fine_off() -> Tuning {
 }
 
 fn check(name: &str, mistaken_for: u16) {
-    let both_off = Tuning {
-        pitch_max: f32::MAX,
-        short_pitch_max: f32::MAX,
-        ..fine_off()
-    };
-    check_near_miss(name, both_off, mistaken_for);
-    let pitch_off = Tuning {
-        pitch_max: f32::MAX,
-        short_pitch_max: f32::MAX,
-        ..Tuning::default()
-    };
+    check_near_miss(name, without_pitch(fine_off()), mistaken_for);
     assert_eq!(
-        classify_regress(name, pitch_off).code,
+        classify_regress(name, without_pitch(Tuning::default())).code,
         None,
         "{name}: the fine detail alone tells the voice"
     );

@@ -11,7 +11,9 @@
 
 mod common;
 
-use common::{check_near_hit_streaming, classify_regress, classify_regress_on, library_b};
+use common::{
+    check_near_hit_streaming, classify_regress, classify_regress_on, library_b, without_pitch,
+};
 use tonegate_classify::{Code, Tuning};
 
 /// Stricter than the rule before: any tracker of another code blocks, however well it is
@@ -169,12 +171,10 @@ fn a_rival_that_differs_where_the_call_does_still_decides() {
 #[test]
 fn a_winner_at_the_edge_of_the_voice_test_does_not_outweigh_a_rival() {
     let name = "seed905-0169-other-voice.wav";
-    let no_pitch = Tuning {
-        pitch_max: f32::MAX,
-        short_pitch_max: f32::MAX,
+    let no_pitch = without_pitch(Tuning {
         distinct_fine: -1.0,
         ..Tuning::default()
-    };
+    });
     assert_eq!(classify_regress(name, no_pitch).code, None);
     assert_eq!(classify_regress(name, Tuning::default()).code, None);
 }

@@ -117,6 +117,16 @@ pub fn stream_regress_on(library: &Arc<Library>, name: &str, tuning: Tuning) -> 
     Classifier::with_tuning(Arc::clone(library), tuning).push_samples(&pcm)
 }
 
+/// `tuning` with the pitch test off: both its lines, the long runs' (`Tuning::pitch_max`)
+/// and the short runs' (`Tuning::short_pitch_max`).
+pub fn without_pitch(tuning: Tuning) -> Tuning {
+    Tuning {
+        pitch_max: f32::MAX,
+        short_pitch_max: f32::MAX,
+        ..tuning
+    }
+}
+
 /// A regression call that must give no code, and `mistaken_for` under `loose` (its guard
 /// turned down): otherwise it is no near miss and tests nothing.
 pub fn check_near_miss(name: &str, loose: Tuning, mistaken_for: u16) {
