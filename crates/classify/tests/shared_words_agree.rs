@@ -60,9 +60,10 @@ fn a_prompt_whose_shared_words_disagree_on_the_fine_detail_gets_no_code() {
 /// China Unicom's connecting prompt "对不起，请稍候，您拨打的用户正在为您接通。Please hold." in
 /// the carrier's voice (`make-testdata.sh --seed 1029 --voices b`, call 225; babble at 29 dB
 /// SNR through G.711 A-law), a fresh draw, heard as its library hears a call (every
-/// reference over a background): it passed every other test as 2108/cu, its words inside the shared phrase
-/// agreeing at 0.056 on the fine detail, under `Tuning::shared_fine_min` 0.08 and over the
-/// line before, 0.0. Of the 46 745 codes given rightly on 188 draws none was under 0.03.
+/// reference over a background): it passed every other test as 2108/cu, its words inside
+/// the shared phrase agreeing at 0.056 on the fine detail, under `Tuning::shared_fine_min`
+/// 0.08 and over the line before, 0.0. Of the 46 745 codes given rightly on 188 draws none
+/// was under 0.03.
 #[test]
 fn a_prompt_whose_shared_words_barely_agree_on_the_fine_detail_gets_no_code() {
     let line_before = Tuning {
