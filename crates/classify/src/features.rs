@@ -650,19 +650,52 @@ pub fn dot_pair(a: &Lanes, am: &Lanes, b: &Lanes, bm: &Lanes) -> (i32, i32, i32)
 /// sums are reduced across lanes once for the span, not once a frame (scoring the blocks of
 /// a 10 s announcement call took 15 % more instructions frame by frame). Exact (integer
 /// sums) for spans of up to 5000 frames (at most 24 · 127² a frame).
+///
+/// Written on `wide`'s 16-lane vectors: a pair of 16-bit products summed into 32 bits is one
+/// `vpmaddwd`, and the compiler's own vectorisation of the plain loop used it on 8 lanes at
+/// a time (half an AVX2 register): 1.6-1.8x the time of this on spans of 7 and 10 frames,
+/// 1.2x or more on one frame (timed apart from the crate). A frame is 24 values: the 8 left
+/// of an odd frame count take the low half of the lanes.
 #[inline]
 pub fn dot_span(a: &[Lanes], am: &[Lanes], b: &[Lanes], bm: &[Lanes]) -> (i32, i32, i32) {
-    let pairs = (a.as_flattened().iter().zip(am.as_flattened()))
-        .zip(b.as_flattened().iter().zip(bm.as_flattened()));
-    let (mut xy, mut xx, mut yy) = (0i32, 0i32, 0i32);
-    for ((&a, &am), (&b, &bm)) in pairs {
-        let x = (a & bm) as i32;
-        let y = (b & am) as i32;
-        xy += a as i32 * b as i32;
-        xx += x * x;
-        yy += y * y;
+    use wide::{i16x16, i32x8};
+    let (a, am) = (a.as_flattened(), am.as_flattened());
+    let (b, bm) = (b.as_flattened(), bm.as_flattened());
+    let n = a.len().min(am.len()).min(b.len()).min(bm.len());
+    let (mut xy, mut xx, mut yy) = (i32x8::ZERO, i32x8::ZERO, i32x8::ZERO);
+    let mut add = |a: i16x16, am: i16x16, b: i16x16, bm: i16x16| {
+        let (x, y) = (a & bm, b & am);
+        xy += a.dot(b);
+        xx += x.dot(x);
+        yy += y.dot(y);
+    };
+    let mut i = 0;
+    while i + 16 <= n {
+        let lanes = |s: &[i16]| i16x16::new(s[i..i + 16].try_into().unwrap_or([0; 16]));
+        add(lanes(a), lanes(am), lanes(b), lanes(bm));
+        i += 16;
     }
-    (xy, xx, yy)
+    if i + 8 <= n {
+        // The last 8 values with zeros above them, which add nothing.
+        let lanes = |s: &[i16]| {
+            let mut v = [0i16; 16];
+            v[..8].copy_from_slice(&s[i..i + 8]);
+            i16x16::new(v)
+        };
+        add(lanes(a), lanes(am), lanes(b), lanes(bm));
+        i += 8;
+    }
+    let mut sums = (xy.reduce_add(), xx.reduce_add(), yy.reduce_add());
+    // Slices of whole frames (24 values) never leave a tail; any other length is summed
+    // here all the same.
+    for k in i..n {
+        let x = (a[k] & bm[k]) as i32;
+        let y = (b[k] & am[k]) as i32;
+        sums.0 += a[k] as i32 * b[k] as i32;
+        sums.1 += x * x;
+        sums.2 += y * y;
+    }
+    sums
 }
 
 /// The next number of a xorshift generator: the crate's tests' fixed pseudo-random input.

@@ -558,34 +558,83 @@ impl Default for Tuning {
     }
 }
 
-/// One alignment bin's votes: 16 bytes, so the table is a quarter of the per-call state. Call
-/// frames are kept modulo 2^32 and compared by wrapping difference (ages are ≤ 100 frames).
-#[derive(Debug, Clone, Copy, Default)]
-struct Vote {
-    reference: u16,
-    count: u16,
+/// Slots of a probe sequence of the vote table (linear probing).
+const PROBE: usize = 8;
+
+/// The vote table: per slot, one alignment bin's votes, 16 bytes, so the table is a quarter
+/// of the per-call state. Call frames are kept modulo 2^32 and compared by wrapping
+/// difference (ages are ≤ 100 frames). One array per field: most votes scan a whole probe
+/// sequence of live entries of other bins (the table is full in a call of speech), and
+/// [`Votes::probe`] reads the sequence's clocks, references and bins each as one vector
+/// (slot by slot, the scan was about a tenth of a 10 s call's instructions).
+#[derive(Debug, Clone)]
+struct Votes {
+    /// Call frame of the first vote counted, plus one (0 = empty).
+    first: [u32; VOTES],
+    bin: [i32; VOTES],
+    reference: [u16; VOTES],
+    count: [u16; VOTES],
     /// Sum of the voted offsets' positions inside the bin (0..BIN), to spawn at their mean.
-    within: u16,
+    within: [u16; VOTES],
     /// Frames after `first` at which a tracker for this bin was last refused, plus one (0:
     /// never): its window is not checked again before `RECHECK` frames have passed. An entry
     /// is read only while live, when that is at most `VOTE_WINDOW` frames.
-    refused: u16,
-    bin: i32,
-    /// Call frame of the first vote counted, plus one (0 = empty).
-    first: u32,
+    refused: [u16; VOTES],
 }
 
-impl Vote {
-    /// Empty, or its first vote older than `VOTE_WINDOW` frames at call frame `now` (plus one).
-    #[inline]
-    fn stale(&self, now: u32) -> bool {
-        self.first == 0 || now.wrapping_sub(self.first) > VOTE_WINDOW as u32
+impl Votes {
+    fn new() -> Box<Votes> {
+        Box::new(Votes {
+            first: [0; VOTES],
+            bin: [0; VOTES],
+            reference: [0; VOTES],
+            count: [0; VOTES],
+            within: [0; VOTES],
+            refused: [0; VOTES],
+        })
     }
 
-    /// Whether this entry is the one of `(reference, bin)` (live or not).
+    /// Slot `i` is empty, or its first vote older than `VOTE_WINDOW` frames at call frame
+    /// `now` (plus one).
     #[inline]
-    fn holds(&self, reference: u16, bin: i32) -> bool {
-        self.reference == reference && self.bin == bin
+    fn stale(&self, i: usize, now: u32) -> bool {
+        self.first[i] == 0 || now.wrapping_sub(self.first[i]) > VOTE_WINDOW as u32
+    }
+
+    /// Slot `i` is the entry of `(reference, bin)` (live or not).
+    #[inline]
+    fn holds(&self, i: usize, reference: u16, bin: i32) -> bool {
+        self.reference[i] == reference && self.bin[i] == bin
+    }
+
+    /// The probe sequence of `(reference, bin)` at call frame `now` (plus one): its first
+    /// slot `j`, and the bits `k` (slot `(j + k) % VOTES`) of its stale entries and of the
+    /// entries that hold `(reference, bin)`.
+    #[inline]
+    fn probe(&self, reference: u16, bin: i32, now: u32) -> (usize, u32, u32) {
+        use wide::{i32x8, u16x8, CmpEq, CmpGt};
+        const _: () = assert!(PROBE == 8, "a probe sequence is one 8-lane vector");
+        let j = vote_slot(reference, bin);
+        if j + PROBE > VOTES {
+            // The sequence wraps past the table's end (it starts in one of its last 7 slots
+            // of 1024): slot by slot.
+            let (mut stale, mut holds) = (0, 0);
+            for k in 0..PROBE {
+                let i = (j + k) % VOTES;
+                stale |= u32::from(self.stale(i, now)) << k;
+                holds |= u32::from(self.holds(i, reference, bin)) << k;
+            }
+            return (j, stale, holds);
+        }
+        let first = i32x8::new(std::array::from_fn(|k| self.first[j + k] as i32));
+        // `now - first > VOTE_WINDOW` compared unsigned: both sides' sign bits flipped.
+        let age = (i32x8::splat(now as i32) - first) ^ i32x8::splat(i32::MIN);
+        let old = age.cmp_gt(i32x8::splat(VOTE_WINDOW as i32 ^ i32::MIN));
+        let stale = first.cmp_eq(i32x8::ZERO) | old;
+        let bins = i32x8::new(std::array::from_fn(|k| self.bin[j + k]));
+        let refs = i32x8::from_u16x8(u16x8::new(std::array::from_fn(|k| self.reference[j + k])));
+        let holds = bins.cmp_eq(i32x8::splat(bin)) & refs.cmp_eq(i32x8::splat(reference.into()));
+        (j, stale.move_mask() as u32, holds.move_mask() as u32)
     }
 }
 
@@ -782,7 +831,7 @@ pub struct Matcher {
     tonal: Box<[bool; RING]>,
     /// Each frame's voice period ([`Analysis::pitch`]).
     pitch: Box<[u8; RING]>,
-    votes: Box<[Vote; VOTES]>,
+    votes: Box<Votes>,
     /// For each [`seen_slot`], the vote table's clock (its low 16 bits) when an entry was last
     /// made for a `(reference, bin)` of that slot: no entry of one is live when that is more
     /// than `VOTE_WINDOW` frames ago (a wrapped clock only makes a lookup look in vain).
@@ -810,7 +859,7 @@ impl Matcher {
             level: Box::new([i8::MIN; RING]),
             tonal: Box::new([false; RING]),
             pitch: Box::new([0; RING]),
-            votes: Box::new([Vote::default(); VOTES]),
+            votes: Votes::new(),
             seen: Box::new([0; SEEN]),
             trackers: Vec::with_capacity(TRACKERS),
             best_partial: (0.0, 0),
@@ -829,7 +878,7 @@ impl Matcher {
             + size_of::<[i8; RING]>()
             + size_of::<[bool; RING]>()
             + size_of::<[u8; RING]>()
-            + size_of::<[Vote; VOTES]>()
+            + size_of::<Votes>()
             + size_of::<[u16; SEEN]>()
             + self.trackers.capacity() * (size_of::<Tracker>() + size_of::<[u64; RUN_WORDS]>())
     }
@@ -987,7 +1036,7 @@ impl Matcher {
         let mut keys = [(0u32, 0u32); TABLES];
         for (t, k) in keys.iter_mut().enumerate() {
             let (key, weak) = hash(&desc, t, bits);
-            *k = (key, key ^ (1 << weak[0]));
+            *k = (key, key ^ (1 << weak));
         }
         let mut buckets: [&[crate::library::Posting]; 2 * TABLES] = [&[]; 2 * TABLES];
         for (t, &(key, flipped)) in keys.iter().enumerate() {
@@ -1013,24 +1062,22 @@ impl Matcher {
         let within = offset.rem_euclid(BIN) as u16;
         let now = vote_clock(n);
         // The first slot along the probe sequence that is stale or holds this bin is taken.
-        let i = self.probe_votes(reference, bin, |v| v.stale(now) || v.holds(reference, bin))?;
-        let v = &mut self.votes[i];
-        if v.stale(now) || !v.holds(reference, bin) {
-            *v = Vote {
-                reference,
-                bin,
-                count: 0,
-                within: 0,
-                first: now,
-                refused: 0,
-            };
+        let i = self.first_vote(reference, bin, now, true)?;
+        let v = &mut self.votes;
+        if v.stale(i, now) || !v.holds(i, reference, bin) {
+            v.reference[i] = reference;
+            v.bin[i] = bin;
+            v.count[i] = 0;
+            v.within[i] = 0;
+            v.first[i] = now;
+            v.refused[i] = 0;
             self.seen[seen_slot(reference, bin)] = now as u16;
         }
-        v.count = v.count.saturating_add(votes);
-        v.within = v.within.saturating_add(within * votes);
+        v.count[i] = v.count[i].saturating_add(votes);
+        v.within[i] = v.within[i].saturating_add(within * votes);
         // A candidate refused less than `RECHECK` frames ago is not checked again: its
         // neighbours' votes need not be counted.
-        let refused = (v.refused != 0).then(|| v.first.wrapping_add(v.refused as u32 - 1));
+        let refused = (v.refused[i] != 0).then(|| v.first[i].wrapping_add(v.refused[i] as u32 - 1));
         if refused.is_some_and(|r| now.wrapping_sub(r) < RECHECK) {
             return Some(i);
         }
@@ -1038,20 +1085,21 @@ impl Matcher {
         // own entry is slot `i`: the first live entry of this bin along its probe sequence
         // (any stale slot before it would have been taken instead), which `live_vote` would
         // find again (a test holds it to that).
-        let mut total = v.count as u32;
-        let mut sum = bin as i64 * BIN * v.count as i64 + v.within as i64;
+        let mut total = v.count[i] as u32;
+        let mut sum = bin as i64 * BIN * v.count[i] as i64 + v.within[i] as i64;
         for b in [bin - 1, bin + 1] {
-            if let Some(w) = self.live_vote(reference, b, now).map(|j| &self.votes[j]) {
-                total += w.count as u32;
-                sum += b as i64 * BIN * w.count as i64 + w.within as i64;
+            if let Some(j) = self.live_vote(reference, b, now) {
+                let v = &self.votes;
+                total += v.count[j] as u32;
+                sum += b as i64 * BIN * v.count[j] as i64 + v.within[j] as i64;
             }
         }
         if total >= SPAWN_VOTES as u32 {
             let mean = sum.div_euclid(total as i64);
             if !self.spawn(reference, mean, n, !sibling) {
-                let v = &mut self.votes[i];
+                let v = &mut self.votes;
                 // Live, so `now - first` ≤ `VOTE_WINDOW`.
-                v.refused = now.wrapping_sub(v.first) as u16 + 1;
+                v.refused[i] = now.wrapping_sub(v.first[i]) as u16 + 1;
             }
         }
         Some(i)
@@ -1065,16 +1113,31 @@ impl Matcher {
         if (now as u16).wrapping_sub(made) as u64 > VOTE_WINDOW {
             return None;
         }
-        self.probe_votes(reference, bin, |w| !w.stale(now) && w.holds(reference, bin))
+        self.first_vote(reference, bin, now, false)
+    }
+
+    /// The first slot along the probe sequence of `(reference, bin)` that holds its live
+    /// entry, or (`or_stale`) that holds its entry or is stale, if any.
+    #[inline]
+    fn first_vote(&self, reference: u16, bin: i32, now: u32, or_stale: bool) -> Option<usize> {
+        let (j, stale, holds) = self.votes.probe(reference, bin, now);
+        let take = if or_stale {
+            stale | holds
+        } else {
+            !stale & holds
+        };
+        let k = (take & ((1 << PROBE) - 1)).trailing_zeros() as usize;
+        (k < PROBE).then_some((j + k) % VOTES)
     }
 
     /// The first of the vote table's slots along the probe sequence of `(reference, bin)`
-    /// (linear probing over a few slots) whose entry `take` accepts, if any.
-    #[inline]
-    fn probe_votes(&self, reference: u16, bin: i32, take: impl Fn(&Vote) -> bool) -> Option<usize> {
+    /// whose entry `take` accepts, if any, one slot at a time: what [`Matcher::first_vote`]
+    /// must find.
+    #[cfg(test)]
+    fn probe_votes(&self, reference: u16, bin: i32, take: impl Fn(usize) -> bool) -> Option<usize> {
         let mut j = vote_slot(reference, bin);
-        for _ in 0..8 {
-            if take(&self.votes[j]) {
+        for _ in 0..PROBE {
+            if take(j) {
                 return Some(j);
             }
             j = (j + 1) % VOTES;
@@ -1198,11 +1261,12 @@ impl Matcher {
         let from = to.saturating_sub(BLOCK - 1);
         // The call frames' mask lanes, once for all shifts (the ring keeps only the bits).
         let mut lanes = [[0i16; DIMS]; BLOCK as usize];
-        let mut sound = [false; BLOCK as usize];
-        for ((q, l), on) in (from..=to).zip(lanes.iter_mut()).zip(sound.iter_mut()) {
+        // Bit `k`: call frame `from + k` carries sound.
+        let mut sound = 0u32;
+        for (k, (q, l)) in (from..=to).zip(lanes.iter_mut()).enumerate() {
             let mask = self.mask[(q % RING as u64) as usize];
             *l = mask_vec(mask);
-            *on = mask != 0;
+            sound |= u32::from(mask != 0) << k;
         }
         let mut out = Block {
             to,
@@ -1239,9 +1303,9 @@ impl Matcher {
                 xy += a;
                 xx += b;
                 yy += d;
-                frames += (sound[l..l + len].iter().zip(&r.mask[rp..rp + len]))
-                    .filter(|&(&on, &m)| on && m != 0)
-                    .count() as i32;
+                let heard = (r.mask[rp..rp + len].iter().enumerate())
+                    .fold(0u32, |bits, (k, &m)| bits | u32::from(m != 0) << k);
+                frames += ((sound >> l) & heard).count_ones() as i32;
                 q += len as u64;
             }
             *c = Correlation::of_sums(xy, xx, yy, frames);
@@ -2155,7 +2219,10 @@ mod tests {
     use std::path::Path;
     use std::sync::Arc;
 
-    use super::{for_words, vote_clock, Matcher, Tuning, BIN, RUN_WORDS, VOTE_WINDOW};
+    use super::{
+        for_words, vote_clock, vote_slot, Matcher, Tuning, BIN, PROBE, RUN_WORDS, VOTES,
+        VOTE_WINDOW,
+    };
     use crate::features::xorshift;
     use crate::{audio, Classifier, Code, Library, Reference};
 
@@ -2239,7 +2306,7 @@ mod tests {
                 .collect(),
         ));
         let mut m = Matcher::new(lib, Tuning::default());
-        let (mut state, mut n, mut counted) = (7u64, 65_000u64, 0);
+        let (mut state, mut n, mut counted, mut wrapped) = (7u64, 65_000u64, 0, 0);
         for _ in 0..20_000 {
             let r = xorshift(&mut state);
             // About 16 votes a frame: more live bins than the table has slots.
@@ -2258,13 +2325,22 @@ mod tests {
                     "vote at frame {n}"
                 );
                 for b in [bin - 1, bin + 1] {
-                    let scanned =
-                        m.probe_votes(reference, b, |w| !w.stale(now) && w.holds(reference, b));
+                    let v = &m.votes;
+                    let scanned = m.probe_votes(reference, b, |w| {
+                        !v.stale(w, now) && v.holds(w, reference, b)
+                    });
                     assert_eq!(
                         m.live_vote(reference, b, now),
                         scanned,
                         "bin {b} at frame {n}"
                     );
+                    // The slot a vote for it would take, found a vector of slots at a time
+                    // (`Votes::probe`) as slot by slot, also where the sequence wraps.
+                    let taken = m.probe_votes(reference, b, |w| {
+                        v.stale(w, now) || v.holds(w, reference, b)
+                    });
+                    assert_eq!(m.first_vote(reference, b, now, true), taken, "bin {b}");
+                    wrapped += u32::from(vote_slot(reference, b) + PROBE > VOTES);
                 }
                 counted += 1;
             }
@@ -2274,6 +2350,7 @@ mod tests {
             (10_000..19_000).contains(&counted),
             "{counted} of 20000 counted"
         );
+        assert!(wrapped > 0, "no probe sequence wrapped");
     }
 
     #[test]
