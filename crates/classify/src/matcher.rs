@@ -626,13 +626,17 @@ impl Votes {
             }
             return (j, stale, holds);
         }
-        let first = i32x8::new(std::array::from_fn(|k| self.first[j + k] as i32));
+        // Whole-slice reads (a read per slot would check each index).
+        let slots = j..j + PROBE;
+        let first: [u32; PROBE] = self.first[slots.clone()].try_into().unwrap_or_default();
+        let first = i32x8::new(first.map(|f| f as i32));
         // `now - first > VOTE_WINDOW` compared unsigned: both sides' sign bits flipped.
         let age = (i32x8::splat(now as i32) - first) ^ i32x8::splat(i32::MIN);
         let old = age.cmp_gt(i32x8::splat(VOTE_WINDOW as i32 ^ i32::MIN));
         let stale = first.cmp_eq(i32x8::ZERO) | old;
-        let bins = i32x8::new(std::array::from_fn(|k| self.bin[j + k]));
-        let refs = i32x8::from_u16x8(u16x8::new(std::array::from_fn(|k| self.reference[j + k])));
+        let bins = i32x8::new(self.bin[slots.clone()].try_into().unwrap_or_default());
+        let refs = u16x8::new(self.reference[slots].try_into().unwrap_or_default());
+        let refs = i32x8::from_u16x8(refs);
         let holds = bins.cmp_eq(i32x8::splat(bin)) & refs.cmp_eq(i32x8::splat(reference.into()));
         (j, stale.move_mask() as u32, holds.move_mask() as u32)
     }
