@@ -1272,6 +1272,16 @@ impl Matcher {
             *l = mask_vec(mask);
             sound |= u32::from(mask != 0) << k;
         }
+        // Bit `k`: reference frame `base + k` carries sound, for the frames any shift reaches
+        // (read once, not once a shift).
+        let base = from as i64 + center - SHIFT;
+        let mut heard = 0u32;
+        for k in 0..BLOCK as usize + 2 * SHIFT as usize {
+            let rp = base + k as i64;
+            if rp >= 0 && rp < r.frames() as i64 {
+                heard |= u32::from(r.mask[rp as usize] != 0) << k;
+            }
+        }
         let mut out = Block {
             to,
             center,
@@ -1307,9 +1317,9 @@ impl Matcher {
                 xy += a;
                 xx += b;
                 yy += d;
-                let heard = (r.mask[rp..rp + len].iter().enumerate())
-                    .fold(0u32, |bits, (k, &m)| bits | u32::from(m != 0) << k);
-                frames += ((sound >> l) & heard).count_ones() as i32;
+                // Reference frame `rp` is bit `rp - base` of `heard`.
+                let both = (sound >> l) & (heard >> (rp as i64 - base)) & ((1 << len) - 1);
+                frames += both.count_ones() as i32;
                 q += len as u64;
             }
             *c = Correlation::of_sums(xy, xx, yy, frames);
