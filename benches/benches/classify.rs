@@ -77,7 +77,7 @@ fn tone_detector(c: &mut Criterion) {
                 let on = ((i / 35) & 1) == 0;
                 i = i.wrapping_add(1);
                 let (r, level) = if on { (0.95, -20.0) } else { (0.02, -45.0) };
-                ev = ev.or(d.push(black_box(r), black_box(level), false));
+                ev = ev.or(d.push(black_box(r), black_box(level), false, false));
             }
             black_box(ev)
         })

@@ -139,10 +139,11 @@ impl Classifier {
         let repeated = !zeroed && self.have_previous && pcm == self.previous.as_slice();
         self.previous.copy_from_slice(pcm);
         self.have_previous = true;
+        let concealed = zeroed || repeated;
         for hop in pcm.chunks_exact(HOP) {
-            let a = self.frontend.push_hop(hop, zeroed || repeated);
+            let a = self.frontend.push_hop(hop, concealed);
             let share = ToneDetector::tone_share(&a);
-            if let Some(ev) = self.tone.push(share, a.level_db, zeroed) {
+            if let Some(ev) = self.tone.push(share, a.level_db, zeroed, concealed) {
                 match ev {
                     ToneEvent::Failure(code, label) => {
                         let d = self.decided(Some(code), label, 0.95, None);

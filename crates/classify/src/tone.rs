@@ -27,6 +27,27 @@ const GAP_BELOW_TONE_DB: f32 = 3.0;
 /// A plucked or struck note near 450 Hz decays 15-25 dB over 0.8 s; the spec's slowest gain
 /// wander (±3 dB over 3 s) moves a 0.7 s tone by under 5 dB.
 const UNSTEADY_DB: f32 = 10.0;
+/// A note struck again: a tone frame this much louder (dB) than each of the
+/// [`REATTACK_QUIET`] tone frames before the two just before it makes its on segment no
+/// tone of a cadence. A network's tone keeps its level; music's notes decay and are struck
+/// anew, and a note near 450 Hz struck on every beat at 103 bpm (0.58 s) alternates like
+/// congestion tone: music with chords and drums was heard as 2103 (seed 1053, both voice
+/// sets), one of its on segments a note struck again 11 dB over the 50 ms before. An echo
+/// (gain 0.5 at most) raises a tone by 3.5 dB at most where it arrives, and the level's
+/// wander is slow: on the 1740 tone calls of the dev set and 28 held-out draws (3982 on
+/// segments) the largest such rise was 3.4 dB.
+const REATTACK_DB: f32 = 6.0;
+/// Frames into an on segment before its levels are read for [`REATTACK_DB`] (the first
+/// frame is checked once the [`REATTACK_QUIET`] + 2 before it are held): the analysis
+/// window (32 ms) ramps up over the segment's first frames.
+const REATTACK_FROM: u32 = 5;
+/// Frames of a stretch quieter by [`REATTACK_DB`] before a stroke: a dip of a few frames
+/// (a codec's or a loss's) is no decayed note.
+const REATTACK_QUIET: usize = 5;
+/// Frames after a concealed loss (zeros or a repeated packet) whose analysis window still
+/// holds it: their level is not the tone's, and neither [`REATTACK_DB`]'s check nor its
+/// baseline reads them.
+const CONCEALED_REACH: u32 = 4;
 /// Only on segments this long are checked (frames, past busy's longest, 44): in a shorter
 /// one the window's ramps at both ends weigh too much on the line.
 const STEADY_CHECKED: u32 = 45;
@@ -161,6 +182,15 @@ pub struct ToneDetector {
     last_on_db: f32,
     /// Least-squares sums of (frame within the run, level) over the current run's frames.
     fit: LevelFit,
+    /// The levels of the current on segment's last tone frames read for [`REATTACK_DB`]
+    /// (oldest first), and how many of them are held.
+    recent: [f32; REATTACK_QUIET + 2],
+    recent_n: u32,
+    /// Whether the current on segment had a frame [`REATTACK_DB`] louder than the frames
+    /// before it.
+    reattacked: bool,
+    /// Frames since the last concealed loss (saturating).
+    since_concealed: u32,
 }
 
 /// Sums for the least-squares line through (t, level) points.
@@ -220,11 +250,27 @@ impl ToneDetector {
     }
 
     /// Feeds one analysis frame. `zeroed` frames (digital silence: a cadence gap, or a loss
-    /// concealed by zeros) end a tone only when they last longer than a loss burst would.
-    pub fn push(&mut self, tone_ratio: f32, level_db: f32, zeroed: bool) -> Option<ToneEvent> {
+    /// concealed by zeros) end a tone only when they last longer than a loss burst would;
+    /// `concealed` marks a frame whose input was a loss concealed by zeros or by repeating
+    /// the packet before.
+    pub fn push(
+        &mut self,
+        tone_ratio: f32,
+        level_db: f32,
+        zeroed: bool,
+        concealed: bool,
+    ) -> Option<ToneEvent> {
         let tone = !zeroed && Self::is_tone(tone_ratio, level_db);
         if tone {
             self.tone_frames += 1;
+        }
+        self.since_concealed = if concealed || zeroed {
+            0
+        } else {
+            self.since_concealed.saturating_add(1)
+        };
+        if tone && self.on {
+            self.read_level(level_db);
         }
         if tone == self.on {
             self.fit.add((self.run + self.pending) as f32, level_db);
@@ -260,10 +306,12 @@ impl ToneDetector {
                 let ev = self.close(Segment {
                     on: self.on,
                     frames: self.run,
-                    cadence: !(loud_gap || unsteady),
+                    cadence: !(loud_gap || unsteady || (self.on && self.reattacked)),
                     ..Segment::default()
                 });
                 self.on = tone;
+                self.recent_n = 0;
+                self.reattacked = false;
                 self.fit = LevelFit::default();
                 self.run = self.pending;
                 self.run_db = self.pending_db;
@@ -279,6 +327,33 @@ impl ToneDetector {
             return Some(ToneEvent::Progress(Label::DialTone));
         }
         None
+    }
+
+    /// Reads a tone frame's level within an on segment for [`REATTACK_DB`]: marks the
+    /// segment when the frame is that much louder than every one of the
+    /// [`REATTACK_QUIET`] frames before the two just before it (those two may be the
+    /// stroke's own rise, read through the window).
+    fn read_level(&mut self, level_db: f32) {
+        if self.since_concealed < CONCEALED_REACH {
+            // The window holds a concealed loss: neither check nor baseline.
+            self.recent_n = 0;
+            return;
+        }
+        if self.run + self.pending < REATTACK_FROM {
+            return;
+        }
+        if self.recent_n as usize == self.recent.len() {
+            let loudest = self.recent[..REATTACK_QUIET]
+                .iter()
+                .copied()
+                .fold(f32::NEG_INFINITY, f32::max);
+            if level_db - loudest >= REATTACK_DB {
+                self.reattacked = true;
+            }
+        }
+        self.recent.copy_within(1.., 0);
+        self.recent[self.recent.len() - 1] = level_db;
+        self.recent_n = (self.recent_n + 1).min(self.recent.len() as u32);
     }
 
     fn close(&mut self, segment: Segment) -> Option<ToneEvent> {
@@ -423,7 +498,7 @@ mod tests {
                     (false, false) => (0.01, -45.0),
                 };
                 for _ in 0..n {
-                    out.extend(d.push(r, db, zeroed));
+                    out.extend(d.push(r, db, zeroed, zeroed));
                 }
             }
         }
@@ -568,7 +643,7 @@ mod tests {
                 } else {
                     (0.05, -50.0)
                 };
-                d.push(r, level, false)
+                d.push(r, level, false, false)
             })
         };
         // A piano-like note near 450 Hz on a 0.6 s beat: no code.
@@ -591,7 +666,7 @@ mod tests {
             (0..1200u32).find_map(|i| {
                 let on = (i / 60) % 2 == 0;
                 let (r, level) = if on { (0.8, -20.0) } else { (0.05, gap_db) };
-                d.push(r, level, false)
+                d.push(r, level, false, false)
             })
         };
         // Music: other notes as loud between the chords: no gap, no cadence.
@@ -629,12 +704,42 @@ mod tests {
                 let zeroed = on && (10..16).contains(&i);
                 let r = if on && !zeroed { 0.95 } else { 0.0 };
                 if let Some(ToneEvent::Failure(c, _)) =
-                    d.push(r, if on && !zeroed { -20.0 } else { -45.0 }, zeroed)
+                    d.push(r, if on && !zeroed { -20.0 } else { -45.0 }, zeroed, zeroed)
                 {
                     got.get_or_insert((c, cycle));
                 }
             }
         }
         assert_eq!(got.map(|g| g.0), Some(Code::BUSY));
+    }
+
+    /// Congestion's cadence (70 on, 70 off) for six cycles, each on segment's levels given
+    /// by `on_level(frame within it)`; the first failure it gives.
+    fn congestion_with_levels(on_level: impl Fn(u32) -> f32) -> Option<Code> {
+        let mut d = ToneDetector::default();
+        let mut out = Vec::new();
+        for _ in 0..6 {
+            for i in 0..70 {
+                out.extend(d.push(0.95, on_level(i), false, false));
+            }
+            for _ in 0..70 {
+                out.extend(d.push(0.01, -45.0, false, false));
+            }
+        }
+        first_failure(&out)
+    }
+
+    #[test]
+    fn a_note_struck_again_is_no_tone_of_a_cadence() {
+        // Steady, and with a step the size of an echo's: congestion.
+        assert_eq!(congestion_with_levels(|_| -20.0), Some(Code::NETWORK_BUSY));
+        let echo = |i: u32| if i < 15 { -20.0 } else { -16.5 };
+        assert_eq!(congestion_with_levels(echo), Some(Code::NETWORK_BUSY));
+        // A dip shorter than the quiet stretch a decayed note leaves: still congestion.
+        let dip = |i: u32| if (30..33).contains(&i) { -32.0 } else { -20.0 };
+        assert_eq!(congestion_with_levels(dip), Some(Code::NETWORK_BUSY));
+        // A note decaying 0.4 dB a frame, struck again halfway: no cadence.
+        let struck = |i: u32| -20.0 - 0.4 * (i % 35) as f32;
+        assert_eq!(congestion_with_levels(struck), None);
     }
 }
