@@ -187,7 +187,7 @@ pub struct ToneDetector {
     recent: [f32; REATTACK_QUIET + 2],
     recent_n: u32,
     /// Whether the current on segment had a frame [`REATTACK_DB`] louder than the frames
-    /// before it.
+    /// before it (never set in an off segment: only an on segment's levels are read).
     reattacked: bool,
     /// Frames since the last concealed loss (saturating).
     since_concealed: u32,
@@ -306,7 +306,7 @@ impl ToneDetector {
                 let ev = self.close(Segment {
                     on: self.on,
                     frames: self.run,
-                    cadence: !(loud_gap || unsteady || (self.on && self.reattacked)),
+                    cadence: !(loud_gap || unsteady || self.reattacked),
                     ..Segment::default()
                 });
                 self.on = tone;

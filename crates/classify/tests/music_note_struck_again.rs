@@ -45,24 +45,22 @@ fn a_note_struck_again_on_the_beat_gives_no_code() {
 }
 
 /// Congestion tone (0.7 s on, 0.7 s off) with an echo of itself `delay` seconds later at
-/// half its amplitude, and white noise.
+/// half its amplitude, and white noise 17 dB below the tone.
 fn congestion_with_echo(delay: f64, rng: &mut Rng) -> Vec<i16> {
-    let n = (8.0 * SR) as usize;
-    let direct = |i: usize| {
-        let t = i as f64 / SR;
-        if t % 1.4 < 0.7 {
-            (std::f64::consts::TAU * 450.0 * t).sin() * 7000.0
-        } else {
-            0.0
-        }
-    };
+    let direct = common::tone(&[(0.7, 0.7)], 1.0, 450.0, 0.0, 0.0, 8.0);
     let lag = (delay * SR) as usize;
-    (0..n)
+    let mut x: Vec<i16> = (0..direct.len())
         .map(|i| {
-            let echo = if i >= lag { 0.5 * direct(i - lag) } else { 0.0 };
-            (direct(i) + echo + rng.gauss() * 700.0).round() as i16
+            let echo = if i >= lag {
+                0.5 * f64::from(direct[i - lag])
+            } else {
+                0.0
+            };
+            (f64::from(direct[i]) + echo).round() as i16
         })
-        .collect()
+        .collect();
+    common::add_noise(&mut x, 17.0, rng);
+    x
 }
 
 #[test]

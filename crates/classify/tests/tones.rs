@@ -5,54 +5,8 @@
 
 mod common;
 
-use common::Rng;
+use common::{add_noise, tone, Rng};
 use tonegate_classify::{Classifier, Code, Decision, Label, Library, FRAME_SAMPLES, SAMPLE_RATE};
-
-/// Tone amplitude (about -15 dBFS RMS).
-const AMPLITUDE: f64 = 7000.0;
-
-/// `secs` of a 450 Hz-family tone following `cadence` (on, off seconds; repeated), time-scaled
-/// by `scale`, starting `phase` seconds into the cycle after `lead` seconds of nothing.
-fn tone(cadence: &[(f64, f64)], scale: f64, hz: f64, lead: f64, phase: f64, secs: f64) -> Vec<i16> {
-    let segments: Vec<(bool, f64)> = cadence
-        .iter()
-        .flat_map(|&(on, off)| [(true, on * scale), (false, off * scale)])
-        .collect();
-    let period: f64 = segments.iter().map(|s| s.1).sum();
-    let n = (secs * SAMPLE_RATE as f64) as usize;
-    (0..n)
-        .map(|i| {
-            let t = i as f64 / SAMPLE_RATE as f64;
-            if t < lead {
-                return 0;
-            }
-            let mut c = (t - lead + phase).rem_euclid(period);
-            let mut on = false;
-            for &(is_on, len) in &segments {
-                if c < len {
-                    on = is_on;
-                    break;
-                }
-                c -= len;
-            }
-            if on {
-                ((t * hz * std::f64::consts::TAU).sin() * AMPLITUDE).round() as i16
-            } else {
-                0
-            }
-        })
-        .collect()
-}
-
-/// Adds white noise `snr_db` below the tone's RMS.
-fn add_noise(x: &mut [i16], snr_db: f64, rng: &mut Rng) {
-    let sigma = AMPLITUDE / 2f64.sqrt() / 10f64.powf(snr_db / 20.0);
-    for v in x.iter_mut() {
-        *v = (*v as f64 + rng.gauss() * sigma)
-            .round()
-            .clamp(-32768.0, 32767.0) as i16;
-    }
-}
 
 /// How lost packets are concealed.
 #[derive(Clone, Copy)]

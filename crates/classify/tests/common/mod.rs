@@ -1,6 +1,6 @@
 //! Helpers shared by the integration tests: the source tree's test data, a tiny labels.csv
 //! reader, the shipped library, the calls of `testdata/regress/` classified on it, WAV
-//! writing and a seeded random generator.
+//! writing, call-progress tones and a seeded random generator.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -425,5 +425,58 @@ impl Rng {
         let u1 = self.unit().max(1e-12);
         let u2 = self.unit();
         (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+    }
+}
+
+/// Tone amplitude (about -15 dBFS RMS).
+pub const TONE_AMPLITUDE: f64 = 7000.0;
+
+/// `secs` of a 450 Hz-family tone following `cadence` (on, off seconds; repeated), time-scaled
+/// by `scale`, starting `phase` seconds into the cycle after `lead` seconds of nothing.
+pub fn tone(
+    cadence: &[(f64, f64)],
+    scale: f64,
+    hz: f64,
+    lead: f64,
+    phase: f64,
+    secs: f64,
+) -> Vec<i16> {
+    let segments: Vec<(bool, f64)> = cadence
+        .iter()
+        .flat_map(|&(on, off)| [(true, on * scale), (false, off * scale)])
+        .collect();
+    let period: f64 = segments.iter().map(|s| s.1).sum();
+    let n = (secs * SAMPLE_RATE as f64) as usize;
+    (0..n)
+        .map(|i| {
+            let t = i as f64 / SAMPLE_RATE as f64;
+            if t < lead {
+                return 0;
+            }
+            let mut c = (t - lead + phase).rem_euclid(period);
+            let mut on = false;
+            for &(is_on, len) in &segments {
+                if c < len {
+                    on = is_on;
+                    break;
+                }
+                c -= len;
+            }
+            if on {
+                ((t * hz * std::f64::consts::TAU).sin() * TONE_AMPLITUDE).round() as i16
+            } else {
+                0
+            }
+        })
+        .collect()
+}
+
+/// Adds white noise `snr_db` below the RMS of [`tone`]'s tone.
+pub fn add_noise(x: &mut [i16], snr_db: f64, rng: &mut Rng) {
+    let sigma = TONE_AMPLITUDE / 2f64.sqrt() / 10f64.powf(snr_db / 20.0);
+    for v in x.iter_mut() {
+        *v = (*v as f64 + rng.gauss() * sigma)
+            .round()
+            .clamp(-32768.0, 32767.0) as i16;
     }
 }
