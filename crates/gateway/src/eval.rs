@@ -304,6 +304,7 @@ fn tuning_from_env() -> Tuning {
                 "mid_distinct" => t.mid_distinct = x as u32,
                 "mid_agree" => t.mid_agree = x,
                 "distinct_fine" => t.distinct_fine = x,
+                "fine_joint" => t.fine_joint = x,
                 "shared_agree_min" => t.shared_agree_min = x,
                 "shared_fine_min" => t.shared_fine_min = x,
                 "fine_base" => t.fine_base = x,
