@@ -255,7 +255,9 @@ pub struct Tuning {
     /// the whole run, [`Tuning::distinct_fine`] for its distinguishing words) must come to
     /// at least this much taken together: a carrier's prompt in the announcement's voice can
     /// clear each line by a hair, where the announcement itself, even under noise and a
-    /// low-rate codec, nearly always clears one of them with room to spare.
+    /// low-rate codec, nearly always clears one of them with room to spare. A run whose
+    /// distinguishing words' fine detail cannot be measured (too few of their frames carry
+    /// sound) is held to the run's own line alone, as by [`Tuning::distinct_fine`].
     pub fine_joint: f32,
     /// The run's frames inside the shared phrase that holds most of it must agree with the
     /// reference at least this much on the envelope, taken together: a carrier's prompt that
